@@ -1,0 +1,42 @@
+# lepton_tf: `make train`, `make quantize`, `make test` on a fresh machine.
+# Variables: DATA (folder or tfds:NAME), NAME (run folder under saved_models/),
+# MODEL, EPOCHS, QAT_EPOCHS, SPARSITY, CONFIG (defaults to configs/$(NAME).yaml
+# when that file exists, else configs/default.yaml).
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+NAME ?= default
+RUN_DIR := saved_models/$(NAME)
+CONFIG ?= $(if $(wildcard configs/$(NAME).yaml),configs/$(NAME).yaml,configs/default.yaml)
+
+TRAIN_SETS := $(if $(DATA),--set data.source=$(DATA)) $(if $(MODEL),--set model.name=$(MODEL)) \
+              $(if $(EPOCHS),--set train.epochs=$(EPOCHS))
+OPTIMIZE_SETS := $(if $(QAT_EPOCHS),--set optimize.qat_epochs=$(QAT_EPOCHS)) \
+                 $(if $(SPARSITY),--set optimize.sparsity=$(SPARSITY))
+
+.PHONY: install train quantize test test-slow clean
+
+$(VENV)/.installed: setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+train: install
+	$(BIN)/lepton train $(RUN_DIR) --config $(CONFIG) $(TRAIN_SETS) $(OPTIMIZE_SETS)
+
+quantize: install
+	$(BIN)/lepton quantize $(RUN_DIR) $(OPTIMIZE_SETS)
+
+test: install
+	$(BIN)/python -m pytest
+
+test-slow: install
+	$(BIN)/python -m pytest -m slow
+
+clean:
+	find saved_models -mindepth 1 -maxdepth 1 ! -name README.md -exec rm -rf {} +
+	find . -name __pycache__ -type d -not -path './$(VENV)/*' -exec rm -rf {} +

@@ -1,0 +1,7 @@
+"""`python -m lepton_tf` runs the `lepton` command."""
+
+import sys
+
+from lepton_tf.cli import main
+
+sys.exit(main())

@@ -1,0 +1,115 @@
+"""The `lepton` command: train, prune, quantize, export, evaluate, predict."""
+
+import argparse
+import logging
+import sys
+
+from lepton_tf.errors import LeptonError
+
+log = logging.getLogger("lepton")
+
+
+def build_parser():
+    """The argument parser for every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="lepton", description="Train, prune, quantize and export compact Keras classifiers.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name, help_text, config_file=False):
+        command = commands.add_parser(name, help=help_text, description=help_text)
+        command.add_argument("run_dir", metavar="RUN_DIR", help="run folder, e.g. saved_models/default")
+        if config_file:
+            command.add_argument("--config", metavar="FILE", help="YAML config (defaults if omitted)")
+        command.add_argument("--set", metavar="KEY=VALUE", action="append", default=[], dest="overrides",
+                             help="override a config field, e.g. --set train.epochs=30 (repeatable)")
+        return command
+
+    add("train", "Train the float model into RUN_DIR (resumes an interrupted run).", config_file=True)
+    add("prune", "Prune the trained model to optimize.sparsity and fine-tune it.")
+    add("quantize", "Prune, quantization-aware-train, then export and evaluate (the whole chain).")
+    add("export", "Write the SavedModel and TFLite files from the run's models, then evaluate them.")
+    evaluate = commands.add_parser("evaluate", help="Run every exported file on the test split; update the model card.",
+                                   description="Run every exported file on the test split; update the model card.")
+    evaluate.add_argument("run_dir", metavar="RUN_DIR")
+    predict = commands.add_parser("predict", help="Print the top-k classes of image files.",
+                                  description="Print the top-k classes of image files.")
+    predict.add_argument("model", metavar="MODEL", help="run folder, SavedModel folder or .tflite file")
+    predict.add_argument("files", metavar="FILE", nargs="+")
+    predict.add_argument("--top-k", type=int, default=3)
+    return parser
+
+
+def run_command(args):
+    """Dispatches parsed arguments to a stage; returns the process exit code."""
+    from lepton_tf import stages
+    from lepton_tf.export import stage as export_stage
+
+    if args.command == "train":
+        from lepton_tf import config as config_lib
+
+        stages.train(args.run_dir, config_lib.load(args.config, args.overrides))
+    elif args.command == "prune":
+        stages.prune(args.run_dir, args.overrides)
+    elif args.command == "quantize":
+        quantize(args.run_dir, args.overrides)
+    elif args.command == "export":
+        export_stage.export(args.run_dir, args.overrides)
+    elif args.command == "evaluate":
+        export_stage.evaluate(args.run_dir)
+    elif args.command == "predict":
+        return _predict(args)
+    log.info("done: %s", args.run_dir)
+    return 0
+
+
+def quantize(run_dir, overrides=()):
+    """prune (when optimize.sparsity > 0) → QAT (unless optimize.skip_quantize) → export."""
+    from lepton_tf import stages
+    from lepton_tf.export import stage as export_stage
+    from lepton_tf.run_folder import RunFolder
+
+    run = RunFolder(run_dir)
+    run.require()
+    config = run.read_config(overrides)
+    if config.optimize.sparsity > 0:
+        stages.prune(run_dir, overrides)
+    if not config.optimize.skip_quantize:
+        stages.quantization_aware_train(run_dir, overrides)
+    return export_stage.export(run_dir, overrides)
+
+
+def _predict(args):
+    from lepton_tf.predict import predict_files
+
+    lines, failed = predict_files(args.model, args.files, args.top_k)
+    print("\n".join(lines))
+    return 1 if failed else 0
+
+
+def main(argv=None):
+    """Entry point of the `lepton` console script and `python -m lepton_tf`."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    for noisy in ("absl", "tensorflow"):  # per-step INFO lines from TF internals
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        return run_command(args)
+    except LeptonError as error:
+        print(f"lepton: error: {error}", file=sys.stderr)
+        _mark_failed(args)
+        return 2
+    except BaseException:
+        _mark_failed(args)
+        raise
+
+
+def _mark_failed(args):
+    """Records `status: failed` in the run's model card, when there is one."""
+    run_dir = getattr(args, "run_dir", None)
+    if run_dir is None:
+        return
+    from lepton_tf.run_folder import RunFolder
+
+    run = RunFolder(run_dir)
+    if run.file("model_card.json").is_file():
+        run.update_card({"status": "failed"})

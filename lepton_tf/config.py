@@ -1,0 +1,207 @@
+"""Configuration: plain dataclasses, read from YAML, overridden with `--set`.
+
+A run's resolved config is written to `RUN_DIR/config.yaml`; it is the single
+record of how the run was made, and later stages read it back from there.
+"""
+
+import dataclasses
+import typing
+from pathlib import Path
+
+import yaml
+
+from lepton_tf.errors import ConfigError
+
+
+@dataclasses.dataclass
+class AugmentConfig:
+    """Training-time image augmentation; every field 0/False turns it off."""
+
+    crop_padding: int = 4  # pixels of reflect padding before a random crop back to size
+    flip: bool = True  # random horizontal flip
+    brightness: float = 0.0  # max brightness shift, in 0-255 pixel units
+    contrast: float = 0.0  # max relative contrast change: 0.2 draws a factor in [0.8, 1.2]
+    cutout: int = 0  # side of a square set to the mean, in pixels
+    mixup: float = 0.0  # Beta(alpha, alpha) of mixup; 0 = off
+    cutmix: float = 0.0  # Beta(alpha, alpha) of cutmix; 0 = off (with mixup too: one of them per batch)
+
+
+@dataclasses.dataclass
+class DataConfig:
+    """Where the examples come from and how they are split and batched."""
+
+    source: str = "digits"  # an image folder, `tfds:NAME`, or `digits` (built-in, from scikit-learn)
+    task: str = "auto"  # auto | image
+    image_size: int = 32  # images are resized to image_size x image_size
+    val_fraction: float = 0.1  # carved from train (seeded, per class) when there is no val/ folder
+    test_fraction: float = 0.2  # carved from all images when there is no test/ folder
+    batch_size: int = 128
+    seed: int = 0  # splits, shuffling and augmentation are deterministic given it
+    decode_threads: int = 8  # threads that decode image files at load time
+    augment: AugmentConfig = dataclasses.field(default_factory=AugmentConfig)
+
+
+@dataclasses.dataclass
+class ModelConfig:
+    """Which architecture from `lepton_tf.models` and its size."""
+
+    name: str = "resnet"  # resnet | mobilenet_v2
+    width: int = 16  # resnet: channels of the first stage (doubles each stage)
+    alpha: float = 1.0  # mobilenet_v2: width multiplier
+    dropout: float = 0.0  # before the classifier
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """The float training run."""
+
+    epochs: int = 10
+    optimizer: str = "sgd"  # sgd (Nesterov momentum) | adamw
+    learning_rate: float = 0.1  # peak learning rate of the schedule
+    momentum: float = 0.9  # sgd only
+    schedule: str = "onecycle"  # onecycle | cosine | constant
+    warmup_epochs: float = 1.0
+    weight_decay: float = 5e-4  # decoupled; batch-norm and bias variables are excluded
+    label_smoothing: float = 0.1
+    early_stop_patience: int = 0  # epochs without val_loss improvement; 0 = off
+    strategy: str = "default"  # default | mirrored | multi_worker (reads TF_CONFIG)
+    mixed_precision: bool = False  # mixed_float16 compute; exports stay float32
+    jit_compile: bool = False  # XLA
+    verbose: int = 1  # Keras progress: 0 silent, 1 progress bar, 2 one line an epoch
+
+
+@dataclasses.dataclass
+class OptimizeConfig:
+    """Pruning and quantization-aware training (TF-MOT)."""
+
+    sparsity: float = 0.5  # final fraction of zero weights in prunable kernels
+    prune_epochs: int = 2
+    qat_epochs: int = 2
+    learning_rate: float = 0.01  # peak learning rate for both fine-tunes (cosine, no warm-up)
+    skip_quantize: bool = False  # prune only; int8 then comes from post-training quantization
+
+
+@dataclasses.dataclass
+class ExportConfig:
+    """TFLite export and evaluation of the exported files."""
+
+    int8_io: str = "uint8"  # uint8 | int8: input/output type of the full-integer file
+    representative_examples: int = 200  # training examples that calibrate int8 ranges
+    latency_runs: int = 50  # single-example invocations timed per file (after warm-up)
+    eval_batch_size: int = 256
+
+
+@dataclasses.dataclass
+class Config:
+    """Everything a run needs; `config.yaml` in the run folder holds one."""
+
+    data: DataConfig = dataclasses.field(default_factory=DataConfig)
+    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+    train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
+    optimize: OptimizeConfig = dataclasses.field(default_factory=OptimizeConfig)
+    export: ExportConfig = dataclasses.field(default_factory=ExportConfig)
+
+
+CHOICES = {
+    "data.task": ("auto", "image"),
+    "model.name": ("resnet", "mobilenet_v2"),
+    "train.optimizer": ("sgd", "adamw"),
+    "train.schedule": ("onecycle", "cosine", "constant"),
+    "train.strategy": ("default", "mirrored", "multi_worker"),
+    "export.int8_io": ("uint8", "int8"),
+}
+
+
+def to_dict(config):
+    """Returns the config as nested plain dicts (what YAML stores)."""
+    return dataclasses.asdict(config)
+
+
+def from_dict(values, cls=Config, prefix=""):
+    """Builds a `cls` from nested dicts, rejecting unknown keys and wrong types.
+
+    Raises:
+      ConfigError: on an unknown key, a value of the wrong type, or a value
+        outside the allowed choices.
+    """
+    if not isinstance(values, dict):
+        raise ConfigError(f"'{prefix.rstrip('.') or 'config'}' must be a mapping, got {values!r}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for key, value in values.items():
+        if key not in fields:
+            raise ConfigError(
+                f"unknown config key '{prefix}{key}'; known keys: {', '.join(sorted(fields))}")
+        kwargs[key] = _coerce(value, hints[key], f"{prefix}{key}")
+    return cls(**kwargs)
+
+
+def _coerce(value, kind, key):
+    if dataclasses.is_dataclass(kind):
+        return from_dict(value, kind, prefix=f"{key}.")
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ConfigError(f"'{key}' must be {kind.__name__}, got {value!r}")
+    if key in CHOICES and value not in CHOICES[key]:
+        raise ConfigError(f"'{key}' must be one of {', '.join(CHOICES[key])}, got {value!r}")
+    return value
+
+
+def apply_overrides(values, overrides):
+    """Applies `key.sub=value` strings to nested dicts; values are parsed as YAML.
+
+    Raises:
+      ConfigError: on an override without '='.
+    """
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"--set expects key=value, got '{item}'")
+        dotted, raw = item.split("=", 1)
+        *parents, leaf = dotted.strip().split(".")
+        node = values
+        for part in parents:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"'{dotted}' does not name a config field")
+        node[leaf] = yaml.safe_load(raw) if raw.strip() else ""
+    return values
+
+
+def load(path=None, overrides=()):
+    """Loads a YAML config (or the defaults) and applies `--set` overrides.
+
+    Args:
+      path: a YAML file; None starts from the defaults.
+      overrides: `key=value` strings, e.g. `train.epochs=30`.
+
+    Returns:
+      A validated `Config`.
+
+    Raises:
+      ConfigError: if the file is missing or not valid YAML, or a key/value is wrong.
+    """
+    values = {}
+    if path is not None:
+        values = read_yaml(path)
+    return from_dict(apply_overrides(values, overrides))
+
+
+def read_yaml(path):
+    """Reads a YAML mapping from `path` with a clear error when it cannot."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        values = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path} is not valid YAML: {error}") from None
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path} must hold a mapping of config sections")
+    return values
+
+
+def dump(config):
+    """Returns the config as YAML text."""
+    return yaml.safe_dump(to_dict(config), sort_keys=False)

@@ -1,0 +1,1 @@
+"""Exports: SavedModel for servers, TFLite for phones and edge boards."""

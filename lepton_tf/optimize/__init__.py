@@ -1,0 +1,1 @@
+"""TF-MOT stages: magnitude pruning and (pruning-preserving) quantization-aware training."""

@@ -1,0 +1,69 @@
+"""Shared fixtures: tiny generated image folders, a tiny config, one trained run."""
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+CLASS_COLOURS = {"blue": (20, 40, 220), "green": (30, 200, 40), "red": (220, 30, 30)}
+
+
+def write_image(path, colour, size=12, seed=0, mode="RGB", fmt=None):
+    """Writes a noisy image dominated by `colour` (easy to learn) in the given mode/format."""
+    rng = np.random.default_rng(seed)
+    pixels = np.clip(np.array(colour) + rng.normal(0, 25, (size, size, 3)), 0, 255).astype(np.uint8)
+    image = Image.fromarray(pixels, "RGB")
+    if mode != "RGB":
+        image = image.convert(mode)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.save(path, format=fmt)
+    return path
+
+
+def make_image_folder(root, per_class=8, size=12, split_folders=False, classes=CLASS_COLOURS):
+    """A class-per-folder data set of PNGs; with train/ and test/ when `split_folders`."""
+    parts = {"train": per_class, "test": max(per_class // 2, 1)} if split_folders else {"": per_class}
+    for part, count in parts.items():
+        for name, colour in classes.items():
+            for index in range(count):
+                write_image(Path(root) / part / name / f"{index:03d}.png", colour, size, seed=hash((part, name, index)) % 2**32)
+    return Path(root)
+
+
+TINY_SETTINGS = [
+    "data.image_size=12", "data.batch_size=8", "data.val_fraction=0.2", "data.test_fraction=0.25",
+    "data.augment.crop_padding=2", "model.name=resnet", "model.width=4",
+    "train.epochs=6", "train.optimizer=adamw", "train.learning_rate=0.01", "train.warmup_epochs=1",
+    "train.weight_decay=0.0001", "train.verbose=0",
+    "optimize.prune_epochs=2", "optimize.qat_epochs=1", "optimize.sparsity=0.5", "optimize.learning_rate=0.002",
+    "export.latency_runs=3", "export.representative_examples=16", "export.eval_batch_size=16",
+]
+
+
+def tiny_config(source, *extra):
+    """A config small enough that train → quantize runs in seconds."""
+    from lepton_tf import config
+
+    return config.load(None, [f"data.source={source}", *TINY_SETTINGS, *extra])
+
+
+@pytest.fixture(scope="session")
+def image_folder(tmp_path_factory):
+    return make_image_folder(tmp_path_factory.mktemp("colours"), per_class=24)
+
+
+@pytest.fixture(scope="session")
+def quantized_run(tmp_path_factory, image_folder):
+    """One run trained, pruned, QAT'ed and exported through the CLI, shared by read-only tests."""
+    from lepton_tf.cli import main
+
+    run_dir = tmp_path_factory.mktemp("runs") / "tiny"
+    sets = [arg for setting in TINY_SETTINGS for arg in ("--set", setting)]
+    assert main(["train", str(run_dir), "--set", f"data.source={image_folder}", *sets]) == 0
+    assert main(["quantize", str(run_dir)]) == 0
+    return run_dir

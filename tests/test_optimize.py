@@ -1,0 +1,77 @@
+"""TF-MOT invariants on 32 random samples, in the style of TF-MOT's own tests."""
+
+import numpy as np
+import pytest
+
+from lepton_tf.config import ModelConfig
+from lepton_tf.evaluate import TFLiteClassifier
+from lepton_tf.export.tflite import convert
+from lepton_tf.keras import keras, tf
+from lepton_tf.models import build_model
+from lepton_tf.optimize import prune, qat
+
+RNG = np.random.default_rng(0)
+X = RNG.normal(size=(32, 12, 12, 3)).astype("float32")
+Y = keras.utils.to_categorical(RNG.integers(0, 3, 32), 3)
+
+
+def fit(model, epochs, callbacks=()):
+    model.compile(keras.optimizers.SGD(0.01), "categorical_crossentropy")
+    model.fit(X, Y, batch_size=8, epochs=epochs, verbose=0, callbacks=list(callbacks))
+    return model
+
+
+@pytest.fixture(scope="module")
+def pruned_and_stripped():
+    model = build_model(ModelConfig(width=4), (12, 12, 3), 3)
+    pruned = fit(prune.prune_model(model, 0.6, end_step=8), epochs=3, callbacks=prune.pruning_callbacks())
+    return pruned, prune.strip(pruned)
+
+
+def test_pruning_reaches_the_target_sparsity_in_every_layer(pruned_and_stripped):
+    _, stripped = pruned_and_stripped
+    overall, per_layer = prune.measure_sparsity(stripped)
+    assert overall == pytest.approx(0.6, abs=0.01)
+    assert set(per_layer) >= {"stem_conv", "logits"}
+    assert all(value == pytest.approx(0.6, abs=0.02) for value in per_layer.values())
+
+
+def test_stripped_model_computes_what_the_pruned_model_computes(pruned_and_stripped):
+    pruned, stripped = pruned_and_stripped
+    np.testing.assert_allclose(pruned.predict(X, verbose=0), stripped.predict(X, verbose=0), atol=1e-5)
+
+
+def test_sparsity_survives_pruning_preserving_qat_into_the_int8_file(pruned_and_stripped, tmp_path):
+    _, stripped = pruned_and_stripped
+    masks = {name: kernel == 0 for name, kernel in prune.prunable_kernels(stripped)}
+    quantized = fit(qat.quantize_for_training(stripped, preserve_sparsity=True), epochs=2)
+    for name, kernel in prune.prunable_kernels(quantized):
+        assert np.all(kernel[masks[name]] == 0), f"{name} lost zeros during QAT"
+    assert "stem_conv" in qat.quantized_layer_names(quantized)
+    path = tmp_path / "int8.tflite"
+    path.write_bytes(convert(quantized, "int8", X[:16]))
+    zeros, total = int8_weight_zeros(path)
+    assert zeros / total >= 0.55  # the 60% zeros are still zeros in the deployed weights
+
+
+def int8_weight_zeros(path):
+    """Counts zeros in the int8 constant (weight) tensors of a .tflite file."""
+    interpreter = TFLiteClassifier(path).interpreter
+    zeros = total = 0
+    for detail in interpreter.get_tensor_details():
+        if detail["dtype"] != np.int8 or len(detail["shape"]) < 2:
+            continue
+        try:
+            values = interpreter.get_tensor(detail["index"])
+        except ValueError:  # activations are not readable before invoke
+            continue
+        zeros += int(np.count_nonzero(values == 0))
+        total += values.size
+    return zeros, total
+
+
+def test_plain_qat_without_pruning_wraps_the_model():
+    model = build_model(ModelConfig(width=4), (12, 12, 3), 3)
+    quantized = qat.quantize_for_training(model, preserve_sparsity=False)
+    assert len(qat.quantized_layer_names(quantized)) > 5
+    assert tf.reduce_all(tf.abs(tf.reduce_sum(quantized(X[:2]), -1) - 1) < 1e-4)
