@@ -27,11 +27,34 @@ class AugmentConfig:
 
 
 @dataclasses.dataclass
+class TextAugmentConfig:
+    """Training-time text augmentation on token ids; 0 turns each off."""
+
+    token_dropout: float = 0.0  # probability of deleting each token
+    swap: float = 0.0  # probability of swapping a token with its right neighbour
+    mask: float = 0.0  # probability of replacing a token with the unknown token
+
+
+@dataclasses.dataclass
+class TextConfig:
+    """Columns, tokenizer and sequence handling of text data sets."""
+
+    text_column: str = "text"
+    label_column: str = "label"
+    tokenizer: str = "regex"  # regex (lower-case words; runs on phones) | wordpiece (keras-nlp)
+    vocabulary_size: int = 10000
+    min_count: int = 1  # regex: words seen fewer times in train map to <UNKNOWN>
+    sequence_length: int = 64  # token ids a sentence, padded with 0 or truncated at the end
+    bucket_by_length: bool = False  # batch sentences of similar length together
+    augment: TextAugmentConfig = dataclasses.field(default_factory=TextAugmentConfig)
+
+
+@dataclasses.dataclass
 class DataConfig:
     """Where the examples come from and how they are split and batched."""
 
-    source: str = "digits"  # an image folder, `tfds:NAME`, or `digits` (built-in, from scikit-learn)
-    task: str = "auto"  # auto | image
+    source: str = "digits"  # an image or text folder, `tfds:NAME`, or `digits` (built-in, from scikit-learn)
+    task: str = "auto"  # auto (from the source) | image | text
     image_size: int = 32  # images are resized to image_size x image_size
     val_fraction: float = 0.1  # carved from train (seeded, per class) when there is no val/ folder
     test_fraction: float = 0.2  # carved from all images when there is no test/ folder
@@ -39,15 +62,20 @@ class DataConfig:
     seed: int = 0  # splits, shuffling and augmentation are deterministic given it
     decode_threads: int = 8  # threads that decode image files at load time
     augment: AugmentConfig = dataclasses.field(default_factory=AugmentConfig)
+    text: TextConfig = dataclasses.field(default_factory=TextConfig)
 
 
 @dataclasses.dataclass
 class ModelConfig:
     """Which architecture from `lepton_tf.models` and its size."""
 
-    name: str = "resnet"  # resnet | mobilenet_v2
-    width: int = 16  # resnet: channels of the first stage (doubles each stage)
+    name: str = "auto"  # auto (resnet for images, kim_cnn for text) or a name from `lepton_tf.models`
+    width: int = 16  # resnet: stem channels; kim_cnn: filters per kernel size;
+    #                  transformer: feed-forward units; average_embedding: hidden units
     alpha: float = 1.0  # mobilenet_v2: width multiplier
+    embedding_dim: int = 64  # text models
+    num_layers: int = 2  # transformer encoder blocks
+    num_heads: int = 2  # transformer attention heads
     dropout: float = 0.0  # before the classifier
 
 
@@ -103,8 +131,9 @@ class Config:
 
 
 CHOICES = {
-    "data.task": ("auto", "image"),
-    "model.name": ("resnet", "mobilenet_v2"),
+    "data.task": ("auto", "image", "text"),
+    "data.text.tokenizer": ("regex", "wordpiece"),
+    "model.name": ("auto", "resnet", "mobilenet_v2", "average_embedding", "kim_cnn", "transformer"),
     "train.optimizer": ("sgd", "adamw"),
     "train.schedule": ("onecycle", "cosine", "constant"),
     "train.strategy": ("default", "mirrored", "multi_worker"),

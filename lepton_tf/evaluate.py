@@ -14,7 +14,7 @@ from ai_edge_litert.interpreter import Interpreter
 
 
 class TFLiteClassifier:
-    """A `.tflite` classifier that takes normalised float inputs and returns probabilities.
+    """A `.tflite` classifier that takes model inputs (normalised images or token ids) and returns probabilities.
 
     Quantized (int8/uint8) inputs and outputs are converted with the file's
     own scale and zero point, so every format is called the same way.
@@ -34,9 +34,9 @@ class TFLiteClassifier:
 
     def _quantize(self, examples):
         dtype = self.input["dtype"]
-        if dtype == np.float32:
-            return examples.astype(np.float32)
         scale, zero_point = self.input["quantization"]
+        if scale == 0:  # not quantized: float32 images or int32 token ids
+            return examples.astype(dtype)
         info = np.iinfo(dtype)
         return np.clip(np.round(examples / scale + zero_point), info.min, info.max).astype(dtype)
 
@@ -100,7 +100,7 @@ def evaluate_tflite(path, examples, labels, reference_top1, latency_runs=50, bat
 
     Args:
       path: the `.tflite` file.
-      examples: normalised float32 inputs [N, ...].
+      examples: model inputs [N, ...] (normalised images or token ids).
       labels: int labels [N].
       reference_top1: the source Keras model's top-1 classes [N].
       latency_runs: timed single-example invocations.
@@ -115,13 +115,14 @@ def evaluate_tflite(path, examples, labels, reference_top1, latency_runs=50, bat
             "examples": int(len(labels))}
 
 
-def evaluate_saved_model(path, encoded_images, labels, reference_top1, batch_size=256):
-    """Calls a SavedModel's `serving_default` on encoded images; returns its card entry."""
+def evaluate_saved_model(path, encoded_inputs, labels, reference_top1, batch_size=256):
+    """Calls a SavedModel's `serving_default` on raw inputs (image bytes or sentences); returns its card entry."""
     from lepton_tf.keras import tf
 
-    serve = tf.saved_model.load(str(path)).signatures["serving_default"]
-    outputs = [serve(images=tf.constant(encoded_images[start:start + batch_size]))["probabilities"].numpy()
-               for start in range(0, len(encoded_images), batch_size)]
+    signature = tf.saved_model.load(str(path)).signatures["serving_default"]
+    (argument,) = signature.structured_input_signature[1]  # "images" or "texts"
+    outputs = [signature(**{argument: tf.constant(encoded_inputs[start:start + batch_size])})["probabilities"].numpy()
+               for start in range(0, len(encoded_inputs), batch_size)]
     accuracy, agreement = top1_scores(np.concatenate(outputs), labels, reference_top1)
     raw, packed = file_sizes(path)
     return {"bytes": raw, "gzip_bytes": packed, "accuracy": round(accuracy, 5), "agreement": round(agreement, 5),

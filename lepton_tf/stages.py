@@ -1,7 +1,8 @@
-"""The stages a run goes through: train → prune → QAT → export (+ evaluate).
+"""The stages a run goes through: train → prune → QAT (export lives in `export/stage.py`).
 
 Each stage reads the run folder earlier stages wrote, adds its outputs and
-records its figures in `model_card.json`.
+records its figures in `model_card.json`. Image and text runs differ only in
+their task object (`lepton_tf.tasks`).
 """
 
 import dataclasses
@@ -13,45 +14,23 @@ from pathlib import Path
 import numpy as np
 
 from lepton_tf import environment
-from lepton_tf.data.pipeline import Normalization, make_dataset
+from lepton_tf import train as train_lib
 from lepton_tf.data.sources import load_data, resolve_task
 from lepton_tf.errors import RunFolderError
 from lepton_tf.keras import keras
-from lepton_tf.models import build_model
+from lepton_tf.models import resolve_name
 from lepton_tf.optimize import prune as prune_lib
 from lepton_tf.optimize import qat as qat_lib
 from lepton_tf.plots import plot_curves
 from lepton_tf.run_folder import RunFolder
 from lepton_tf.schedules import make_schedule, steps_for
-from lepton_tf import train as train_lib
+from lepton_tf.tasks import new_task, reopen_task
 
 log = logging.getLogger(__name__)
 
 # Outputs derived from a float model; a fresh training run removes stale ones.
-DERIVED_OUTPUTS = ("keras", "tflite", "saved_model", "checkpoints", "logs", "history.csv",
-                   "history_pruned.csv", "history_qat.csv", "curves.png")
-
-
-@dataclasses.dataclass
-class RunData:
-    """A run's data set with the normalisation and labels recorded at training time."""
-
-    data: object  # ImageData
-    normalization: Normalization
-
-    @property
-    def num_classes(self):
-        return len(self.data.class_names)
-
-    def dataset(self, split, config, training):
-        augment = config.data.augment if training else None
-        return make_dataset(getattr(self.data, split), self.num_classes, self.normalization,
-                            config.data.batch_size, config.data.seed, augment)
-
-    def examples(self, split):
-        """Normalised float32 inputs and int labels of a split, as numpy."""
-        chosen = getattr(self.data, split)
-        return self.normalization.apply_numpy(chosen.images), chosen.labels
+DERIVED_OUTPUTS = ("keras", "tflite", "saved_model", "checkpoints", "logs", "history.csv", "history_pruned.csv",
+                   "history_qat.csv", "curves.png", "vocab.txt", "model_card.json")
 
 
 def train(run_dir, config):
@@ -65,88 +44,84 @@ def train(run_dir, config):
     if not has_backup(run, "float"):
         _clear_derived_outputs(run)
     run.path.mkdir(parents=True, exist_ok=True)
-    data = load_data(config.data, run.path)
-    run_data = RunData(data, Normalization.from_images(data.train.images))
+    task = new_task(load_data(config.data, run.path), config)
     run.write_config(config)
-    run.write_labels(data.class_names)
-    run.write_card(_base_card(run, config, run_data))
-    model, seconds = _fit_float(run, config, run_data)
+    run.write_labels(task.class_names)
+    task.save_assets(run)
+    run.write_card(_base_card(run, config, task))
+    model, seconds = _fit_float(run, config, task)
     run.save_model(model, "float")
     history = train_lib.read_history(run.file("history.csv"))
-    plot_curves(history, run.file("curves.png"), f"{run.name}: {config.model.name} on {config.data.source}")
+    plot_curves(history, run.file("curves.png"), f"{run.name}: {model.name} on {config.data.source}")
     return run.update_card({"status": "done", "model": {"params": model.count_params()}, "stages": {"float": {
-        "accuracy": keras_accuracy(model, run_data, config), "epochs": len(history.get("loss", [])),
+        "accuracy": keras_accuracy(model, task, config), "epochs": len(history.get("loss", [])),
         "val_accuracy": _last(history.get("val_accuracy")), "train_seconds": round(seconds, 1)}}})
 
 
-def _fit_float(run, config, run_data):
+def _fit_float(run, config, task):
     cfg = config.train
     if cfg.mixed_precision:
         keras.mixed_precision.set_global_policy("mixed_float16")
     strategy = train_lib.make_strategy(cfg.strategy)
-    steps = steps_for(len(run_data.data.train), config.data.batch_size)
+    steps = steps_for(len(task.data.train), config.data.batch_size)
     schedule = make_schedule(cfg.schedule, cfg.learning_rate, steps * cfg.epochs, steps * cfg.warmup_epochs)
     with strategy.scope():
-        model = build_model(config.model, run_data.data.image_shape, run_data.num_classes)
+        model = task.build_model(config)
         optimizer = train_lib.make_optimizer(cfg.optimizer, schedule, cfg.weight_decay, cfg.momentum)
         train_lib.compile_model(model, optimizer, cfg.label_smoothing, cfg.jit_compile)
-    callbacks = train_lib.training_callbacks(run.path, "float", cfg.early_stop_patience)
-    callbacks[2] = keras.callbacks.CSVLogger(str(run.file("history.csv")), append=True)
-    log.info("training %s (%d parameters) on %d examples, %d classes, %s replica(s)", config.model.name,
-             model.count_params(), len(run_data.data.train), run_data.num_classes, strategy.num_replicas_in_sync)
+    callbacks = train_lib.training_callbacks(run.path, "float", run.file("history.csv"), cfg.early_stop_patience)
+    log.info("training %s (%d parameters) on %d examples, %d classes, %s replica(s)", model.name,
+             model.count_params(), len(task.data.train), len(task.class_names), strategy.num_replicas_in_sync)
     start = time.perf_counter()
-    train_lib.fit(model, run_data.dataset("train", config, True), _val_dataset(run_data, config),
-                  cfg.epochs, callbacks, cfg.verbose)
+    train_lib.fit(model, task.dataset("train", config, True), _val_dataset(task, config), cfg.epochs, callbacks,
+                  cfg.verbose)
     seconds = time.perf_counter() - start
     if cfg.mixed_precision:
-        model = _as_float32(model, config, run_data)
+        keras.mixed_precision.set_global_policy("float32")
+        float_model = task.build_model(config)  # exports stay float32
+        float_model.set_weights(model.get_weights())
+        model = float_model
     return model, seconds
-
-
-def _as_float32(model, config, run_data):
-    """Rebuilds a mixed-precision model in float32 so exports stay float32."""
-    keras.mixed_precision.set_global_policy("float32")
-    float_model = build_model(config.model, run_data.data.image_shape, run_data.num_classes)
-    float_model.set_weights(model.get_weights())
-    return float_model
 
 
 def prune(run_dir, overrides=()):
     """Prunes the float model to `optimize.sparsity` and fine-tunes it: `lepton prune`."""
-    run, config, run_data = open_run(run_dir, overrides, "pruned")
+    run, config, task = open_run(run_dir, overrides, "pruned")
     cfg = config.optimize
-    steps = steps_for(len(run_data.data.train), config.data.batch_size) * cfg.prune_epochs
+    steps = steps_for(len(task.data.train), config.data.batch_size) * cfg.prune_epochs
     frequency = max(steps * 2 // 3 // 20, 1)
     end_step = max(steps * 2 // 3 // frequency, 1) * frequency  # full sparsity a third before the end
     model = prune_lib.prune_model(run.load_model("float"), cfg.sparsity, end_step)
-    seconds = _fine_tune(run, config, run_data, model, "pruned", cfg.prune_epochs, prune_lib.pruning_callbacks())
+    seconds = _fine_tune(run, config, task, model, "pruned", cfg.prune_epochs, prune_lib.pruning_callbacks())
     stripped = prune_lib.strip(model)
     run.save_model(stripped, "pruned")
     overall, per_layer = prune_lib.measure_sparsity(stripped)
-    log.info("pruned to %.1f%% zeros in prunable kernels (target %.0f%%)", 100 * overall, 100 * cfg.sparsity)
+    log.info("pruned to %.1f%% zeros in prunable weights (target %.0f%%)", 100 * overall, 100 * cfg.sparsity)
     return run.update_card({"status": "done", "stages": {"pruned": {
-        "accuracy": keras_accuracy(stripped, run_data, config), "sparsity": round(overall, 4),
+        "accuracy": keras_accuracy(stripped, task, config), "sparsity": round(overall, 4),
         "target_sparsity": cfg.sparsity, "layer_sparsity": per_layer, "epochs": cfg.prune_epochs,
         "train_seconds": round(seconds, 1)}}})
 
 
 def quantization_aware_train(run_dir, overrides=()):
     """QAT from the pruned model (sparsity-preserving) or the float one: part of `lepton quantize`."""
-    run, config, run_data = open_run(run_dir, overrides, "qat")
+    run, config, task = open_run(run_dir, overrides, "qat")
     source = "pruned" if run.model_path("pruned").is_file() else "float"
     model = qat_lib.quantize_for_training(run.load_model(source), preserve_sparsity=source == "pruned")
-    seconds = _fine_tune(run, config, run_data, model, "qat", config.optimize.qat_epochs, [])
+    seconds = _fine_tune(run, config, task, model, "qat", config.optimize.qat_epochs, [])
     run.save_model(model, "qat")
     overall, _ = prune_lib.measure_sparsity(model)
+    quantized = qat_lib.quantized_layer_names(model)
     return run.update_card({"status": "done", "stages": {"qat": {
-        "accuracy": keras_accuracy(model, run_data, config), "source": source,
+        "accuracy": keras_accuracy(model, task, config), "source": source,
         "scheme": "Default8BitPrunePreserveQuantizeScheme" if source == "pruned" else "Default8BitQuantizeScheme",
-        "sparsity": round(overall, 4), "quantized_layers": qat_lib.quantized_layer_names(model),
+        "sparsity": round(overall, 4), "quantized_layers": quantized,
+        "float_layers": qat_lib.unquantized_layer_names(model),
         "epochs": config.optimize.qat_epochs, "train_seconds": round(seconds, 1)}}})
 
 
-def _fine_tune(run, config, run_data, model, stage, epochs, extra_callbacks):
-    steps = steps_for(len(run_data.data.train), config.data.batch_size)
+def _fine_tune(run, config, task, model, stage, epochs, extra_callbacks):
+    steps = steps_for(len(task.data.train), config.data.batch_size)
     schedule = make_schedule("cosine", config.optimize.learning_rate, steps * epochs, 0)
     optimizer = train_lib.make_optimizer(config.train.optimizer, schedule, config.train.weight_decay,
                                          config.train.momentum)
@@ -154,10 +129,10 @@ def _fine_tune(run, config, run_data, model, stage, epochs, extra_callbacks):
     history_file = run.file(f"history_{stage}.csv")
     if not has_backup(run, stage) and history_file.exists():
         history_file.unlink()  # a fresh (not resumed) fine-tune starts its history anew
-    callbacks = train_lib.training_callbacks(run.path, stage) + list(extra_callbacks)
+    callbacks = train_lib.training_callbacks(run.path, stage, history_file) + list(extra_callbacks)
     start = time.perf_counter()
-    train_lib.fit(model, run_data.dataset("train", config, True), _val_dataset(run_data, config),
-                  epochs, callbacks, config.train.verbose)
+    train_lib.fit(model, task.dataset("train", config, True), _val_dataset(task, config), epochs, callbacks,
+                  config.train.verbose)
     return time.perf_counter() - start
 
 
@@ -168,18 +143,22 @@ def has_backup(run, stage):
 
 
 def keras_top1(model, examples, batch_size=256):
-    """Top-1 classes of a Keras model on normalised numpy inputs."""
+    """Top-1 classes of a Keras model on numpy model inputs."""
     return np.argmax(model.predict(examples, batch_size=batch_size, verbose=0), axis=-1)
 
 
-def keras_accuracy(model, run_data, config):
+def keras_accuracy(model, task, config):
     """Test-split top-1 accuracy of a Keras model."""
-    examples, labels = run_data.examples("test")
+    examples, labels = task.examples("test")
     return round(float(np.mean(keras_top1(model, examples, config.export.eval_batch_size) == labels)), 5)
 
 
 def open_run(run_dir, overrides, stage):
-    """Opens a trained run: its config (with overrides, saved back), data and normalisation."""
+    """Opens a trained run: its config (with overrides, saved back), data and preprocessing.
+
+    Raises:
+      RunFolderError: no finished float model, or the data's classes changed since training.
+    """
     run = RunFolder(run_dir)
     run.require()
     run.update_card({"status": "running", "stage": stage})
@@ -191,13 +170,11 @@ def open_run(run_dir, overrides, stage):
         raise RunFolderError(
             f"the classes in {config.data.source} no longer match {run.file('labels.txt')}: "
             f"{data.class_names} vs {run.read_labels()}")
-    recorded = run.read_card()["input"]["normalization"]
-    normalization = Normalization(mean=recorded["mean"], std=recorded["std"])
-    return run, config, RunData(data, normalization)
+    return run, config, reopen_task(data, run, config)
 
 
-def _val_dataset(run_data, config):
-    return run_data.dataset("val", config, False) if len(run_data.data.val) else None
+def _val_dataset(task, config):
+    return task.dataset("val", config, False) if len(task.data.val) else None
 
 
 def _with_absolute_source(config):
@@ -215,23 +192,17 @@ def _clear_derived_outputs(run):
             shutil.rmtree(path)
         elif path.exists():
             path.unlink()
-    if run.file("model_card.json").exists():
-        run.file("model_card.json").unlink()
 
 
-def _base_card(run, config, run_data):
-    data = run_data.data
-    norm = run_data.normalization
+def _base_card(run, config, task):
+    data = task.data
     return {
-        "name": run.name, "task": resolve_task(config.data), "status": "running", "stage": "float",
-        "labels": data.class_names,
-        "input": {"shape": list(data.image_shape), "dtype": "float32", "layout": "NHWC, RGB",
-                  "normalization": {"mean": norm.mean, "std": norm.std, "pixel_range": [0, 255],
-                                    "formula": "(pixel - mean) / std, per channel"}},
-        "output": {"name": "probabilities", "shape": [len(data.class_names)], "dtype": "float32"},
-        "model": {"name": config.model.name},
+        "name": run.name, "task": task.name, "status": "running", "stage": "float",
+        "labels": task.class_names, "input": task.card_input(),
+        "output": {"name": "probabilities", "shape": [len(task.class_names)], "dtype": "float32"},
+        "model": {"name": resolve_name(config.model, resolve_task(config.data))},
         "data": {"source": config.data.source, "examples": {s: len(getattr(data, s)) for s in ("train", "val", "test")},
-                 "skipped": len(data.skipped), "skipped_files": [f"{p} ({r})" for p, r in data.skipped[:100]]},
+                 "skipped": len(data.skipped), **task.card_data()},
         "stages": {}, "artifacts": {}, "environment": environment.describe(),
     }
 

@@ -53,12 +53,13 @@ def compile_model(model, optimizer, label_smoothing=0.0, jit_compile=False):
         jit_compile=jit_compile)
 
 
-def training_callbacks(run_dir, stage, early_stop_patience=0):
-    """Callbacks every stage uses: resume backup, best checkpoint, CSV history, TensorBoard.
+def training_callbacks(run_dir, stage, history_file, early_stop_patience=0):
+    """Callbacks every stage uses: resume backup, checkpoint, CSV history, TensorBoard.
 
     Args:
       run_dir: the run folder.
       stage: 'float', 'pruned' or 'qat' — names the backup, checkpoint and log folders.
+      history_file: the CSV that gets one row an epoch (appended across resumes).
       early_stop_patience: epochs without val_loss improvement before stopping; 0 = off.
     """
     callbacks = [
@@ -66,7 +67,7 @@ def training_callbacks(run_dir, stage, early_stop_patience=0):
         keras.callbacks.BackupAndRestore(str(run_dir / "backup" / stage)),
         keras.callbacks.ModelCheckpoint(str(run_dir / "checkpoints" / f"{stage}.weights.h5"),
                                         save_weights_only=True),
-        keras.callbacks.CSVLogger(str(run_dir / f"history_{stage}.csv"), append=True),
+        keras.callbacks.CSVLogger(str(history_file), append=True),
         keras.callbacks.TensorBoard(str(run_dir / "logs" / stage), write_graph=False, profile_batch=0),
     ]
     if early_stop_patience > 0:

@@ -23,7 +23,7 @@ def fit(model, epochs, callbacks=()):
 
 @pytest.fixture(scope="module")
 def pruned_and_stripped():
-    model = build_model(ModelConfig(width=4), (12, 12, 3), 3)
+    model = build_model(ModelConfig(width=4), "image", input_shape=(12, 12, 3), num_classes=3)
     pruned = fit(prune.prune_model(model, 0.6, end_step=8), epochs=3, callbacks=prune.pruning_callbacks())
     return pruned, prune.strip(pruned)
 
@@ -71,7 +71,7 @@ def int8_weight_zeros(path):
 
 
 def test_plain_qat_without_pruning_wraps_the_model():
-    model = build_model(ModelConfig(width=4), (12, 12, 3), 3)
+    model = build_model(ModelConfig(width=4), "image", input_shape=(12, 12, 3), num_classes=3)
     quantized = qat.quantize_for_training(model, preserve_sparsity=False)
     assert len(qat.quantized_layer_names(quantized)) > 5
     assert tf.reduce_all(tf.abs(tf.reduce_sum(quantized(X[:2]), -1) - 1) < 1e-4)

@@ -4,19 +4,30 @@ from pathlib import Path
 
 from lepton_tf.data.digits import BUILTIN_NAME, write_digits_folder
 from lepton_tf.data.images import load_image_folder
-from lepton_tf.data.tfds_images import load_tfds_images
+from lepton_tf.data.text import is_text_folder, load_text_folder
 from lepton_tf.errors import ConfigError, DataError
 
 
 def resolve_task(config):
-    """Returns the task ('image') that `data.task` names or `data.source` implies.
+    """'image' or 'text': `data.task`, or what `data.source` holds when it is 'auto'.
 
     Raises:
-      ConfigError: `data.task` names a task this version does not handle.
+      DataError: a tfds source with neither an image nor a text feature.
     """
-    if config.task not in ("auto", "image"):
-        raise ConfigError(f"data.task '{config.task}' is not supported")
-    return "image"
+    if config.task != "auto":
+        return config.task
+    source = config.source.strip()
+    if source.startswith("tfds:"):
+        from lepton_tf.data.tfds_images import tfds_info
+        from lepton_tf.data.tfds_text import text_feature
+
+        info = tfds_info(source[len("tfds:"):])
+        if "image" in info.features:
+            return "image"
+        if text_feature(info):
+            return "text"
+        raise DataError(f"{source} has neither an 'image' nor a text feature")
+    return "text" if Path(source).is_dir() and is_text_folder(source) else "image"
 
 
 def load_data(config, run_dir):
@@ -27,16 +38,25 @@ def load_data(config, run_dir):
       run_dir: the run folder; the built-in digits are written under `run_dir/data/`.
 
     Returns:
-      An `ImageData`.
+      An `ImageData` or a `TextData`.
 
     Raises:
       DataError: the source is missing, empty or unusable (see the loaders).
+      ConfigError: `data.task` contradicts the source.
     """
     source = config.source.strip()
     if not source:
         raise DataError("data.source is empty: give a folder, tfds:NAME or 'digits'")
+    task = resolve_task(config)
     if source.startswith("tfds:"):
-        return load_tfds_images(source[len("tfds:"):], config)
+        from lepton_tf.data.tfds_images import load_tfds_images
+        from lepton_tf.data.tfds_text import load_tfds_text
+
+        return (load_tfds_text if task == "text" else load_tfds_images)(source[len("tfds:"):], config)
     if source == BUILTIN_NAME and not Path(source).exists():
-        return load_image_folder(write_digits_folder(Path(run_dir) / "data" / BUILTIN_NAME), config)
+        source = write_digits_folder(Path(run_dir) / "data" / BUILTIN_NAME)
+    if task == "text":
+        if not is_text_folder(source):
+            raise ConfigError(f"data.task is 'text' but {source} has no train.tsv or train.csv")
+        return load_text_folder(source, config)
     return load_image_folder(source, config)

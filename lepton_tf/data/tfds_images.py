@@ -20,13 +20,7 @@ def load_tfds_images(name, config):
     Raises:
       DataError: unknown name, no label feature, or no train split.
     """
-    import tensorflow_datasets as tfds
-
-    try:
-        builder = tfds.builder(name)
-    except tfds.core.registered.DatasetNotFoundError:
-        raise DataError(f"unknown TFDS data set 'tfds:{name}' (see `tfds.list_builders()`)") from None
-    info = builder.info
+    info = tfds_info(name)
     if "label" not in info.features or not hasattr(info.features["label"], "names"):
         raise DataError(f"tfds:{name} has no class-label feature named 'label'")
     # Split metadata is empty until the data set is prepared (and under
@@ -45,6 +39,20 @@ def load_tfds_images(name, config):
     if "val" not in loaded:
         loaded["train"], loaded["val"] = carve(loaded["train"], config.val_fraction, config.seed + 1)
     return ImageData(list(info.features["label"].names), loaded["train"], loaded["val"], loaded["test"])
+
+
+def tfds_info(name):
+    """The `DatasetInfo` of `tfds:NAME` (built from code; nothing is downloaded).
+
+    Raises:
+      DataError: TFDS has no data set of that name.
+    """
+    import tensorflow_datasets as tfds
+
+    try:
+        return tfds.builder(name).info
+    except tfds.core.registered.DatasetNotFoundError:
+        raise DataError(f"unknown TFDS data set 'tfds:{name}' (see `tfds.list_builders()`)") from None
 
 
 def _read_split(name, split, size):

@@ -1,7 +1,8 @@
-"""SavedModel export with a `serving_default` signature that takes encoded images.
+"""SavedModel export with a `serving_default` signature that takes raw inputs.
 
-The signature decodes, resizes and normalises inside, so a client sends JPEG
-or PNG bytes and gets probabilities and label names back. The folder is
+Image models take encoded images and decode, resize and normalise inside;
+text models take sentences and tokenise inside. Either way a client sends
+what it has and gets probabilities and label names back. The folder is
 versioned the way TF Serving expects (`saved_model/1/`) and written atomically.
 """
 
@@ -40,13 +41,25 @@ class ImageClassifierModule(tf.Module):
         return {"probabilities": probabilities, "classes": classes}
 
 
-def export_saved_model(model, class_names, normalization, image_size, path):
-    """Writes the SavedModel to `path` (e.g. `RUN_DIR/saved_model/1`) atomically.
+class TextClassifierModule(tf.Module):
+    """Wraps a Keras text classifier with its labels and tokenizer (TF ops, saved with the model)."""
 
-    Returns:
-      The path written.
-    """
-    module = ImageClassifierModule(model, class_names, normalization, image_size)
+    def __init__(self, model, class_names, tokenizer):
+        super().__init__()
+        self.model = model
+        self.class_names = tf.constant(class_names)
+        self.tokenizer = tokenizer
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="texts")])
+    def serve(self, texts):
+        """Classifies a batch of raw UTF-8 sentences."""
+        probabilities = self.model(self.tokenizer(texts), training=False)
+        classes = tf.gather(self.class_names, tf.argmax(probabilities, axis=-1))
+        return {"probabilities": probabilities, "classes": classes}
+
+
+def save_module(module, path):
+    """Writes a serving module's SavedModel to `path` (e.g. `RUN_DIR/saved_model/1`) atomically."""
     with atomic_dir(path) as tmp:
         tf.saved_model.save(module, str(tmp), signatures={"serving_default": module.serve})
     return path

@@ -9,7 +9,7 @@ FORMATS = ("float32", "float16", "dynamic", "int8")
 
 def representative_dataset(examples, count):
     """A calibration generator over the first `count` normalised examples (one a step)."""
-    examples = np.asarray(examples[:count], dtype=np.float32)
+    examples = np.asarray(examples[:count])  # float32 images or int32 token ids, as the model takes
 
     def generate():
         for example in examples:
@@ -29,6 +29,7 @@ def convert(model, fmt, representative_examples=None, int8_io="uint8"):
         QAT models included (the converter still calibrates the input and any
         tensor QAT did not observe).
       int8_io: 'uint8' or 'int8', the input and output type of the int8 file.
+        Integer inputs (token ids) stay int32; only the output follows it.
 
     Returns:
       The `.tflite` flatbuffer as bytes.
@@ -51,7 +52,8 @@ def convert(model, fmt, representative_examples=None, int8_io="uint8"):
         converter.representative_dataset = representative_dataset(representative_examples, len(representative_examples))
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         io_type = {"uint8": tf.uint8, "int8": tf.int8}[int8_io]
-        converter.inference_input_type = io_type
+        if model.inputs[0].dtype.is_floating:
+            converter.inference_input_type = io_type
         converter.inference_output_type = io_type
     else:
         raise ValueError(f"unknown TFLite format '{fmt}'; choose one of {', '.join(FORMATS)}")

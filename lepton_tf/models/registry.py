@@ -1,30 +1,54 @@
 """Name → builder, an explicit table (no registration by import side effect)."""
 
 from lepton_tf.errors import ConfigError
-from lepton_tf.models import image
+from lepton_tf.models import image, text
 
 IMAGE_MODELS = {
     "resnet": lambda shape, classes, cfg: image.resnet(shape, classes, cfg.width, cfg.dropout),
     "mobilenet_v2": lambda shape, classes, cfg: image.mobilenet_v2(shape, classes, cfg.alpha, cfg.dropout),
 }
+# Text builders take (sequence_length, vocabulary_size, classes, config).
+TEXT_MODELS = {
+    "average_embedding": lambda length, vocab, classes, cfg: text.average_embedding(
+        length, vocab, classes, cfg.embedding_dim, cfg.width, cfg.dropout),
+    "kim_cnn": lambda length, vocab, classes, cfg: text.kim_cnn(
+        length, vocab, classes, cfg.embedding_dim, cfg.width, dropout=cfg.dropout),
+    "transformer": lambda length, vocab, classes, cfg: text.transformer(
+        length, vocab, classes, cfg.embedding_dim, cfg.num_layers, cfg.num_heads, cfg.width, cfg.dropout),
+}
+DEFAULTS = {"image": "resnet", "text": "kim_cnn"}
 
 
-def model_names():
-    """Names `model.name` accepts."""
-    return sorted(IMAGE_MODELS)
+def model_names(task="image"):
+    """Names `model.name` accepts for a task ('image' or 'text')."""
+    return sorted(IMAGE_MODELS if task == "image" else TEXT_MODELS)
 
 
-def build_model(config, input_shape, num_classes):
-    """Builds the model `config.name` names for `input_shape` and `num_classes`.
+def resolve_name(config, task):
+    """The model name to build: `model.name`, or the task's default for 'auto'.
+
+    Raises:
+      ConfigError: the name is not a model for this task.
+    """
+    name = DEFAULTS[task] if config.name == "auto" else config.name
+    if name not in model_names(task):
+        raise ConfigError(f"model '{name}' is not a {task} model; choose one of {', '.join(model_names(task))}")
+    return name
+
+
+def build_model(config, task, **shape):
+    """Builds the model `config.name` names.
 
     Args:
       config: a `ModelConfig`.
-      input_shape: (height, width, channels) of one example.
-      num_classes: number of output classes.
+      task: 'image' or 'text'.
+      **shape: image: `input_shape`, `num_classes`; text: `sequence_length`,
+        `vocabulary_size`, `num_classes`.
 
     Raises:
-      ConfigError: unknown model name.
+      ConfigError: unknown model name, or a model of the other task.
     """
-    if config.name not in IMAGE_MODELS:
-        raise ConfigError(f"unknown model '{config.name}'; choose one of {', '.join(model_names())}")
-    return IMAGE_MODELS[config.name](tuple(input_shape), num_classes, config)
+    name = resolve_name(config, task)
+    if task == "image":
+        return IMAGE_MODELS[name](tuple(shape["input_shape"]), shape["num_classes"], config)
+    return TEXT_MODELS[name](shape["sequence_length"], shape["vocabulary_size"], shape["num_classes"], config)

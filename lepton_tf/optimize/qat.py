@@ -1,8 +1,29 @@
 """Quantization-aware training with TF-MOT's default 8-bit scheme."""
 
-from lepton_tf.keras import tfmot
+from lepton_tf.keras import keras, tfmot
+from tensorflow_model_optimization.python.core.quantization.keras import quantize_layer
+from tensorflow_model_optimization.python.core.quantization.keras.default_8bit.default_8bit_quantize_registry import (
+    Default8BitQuantizeRegistry,
+)
 
 quantize = tfmot.quantization.keras
+
+
+def annotate_supported_layers(model):
+    """Marks for QAT every layer TF-MOT's default 8-bit scheme supports, and only those.
+
+    `Embedding`, `LayerNormalization`, `MultiHeadAttention` and custom layers
+    stay float during QAT; the converter's full-integer pass quantizes them
+    from the representative data.
+    """
+    registry = Default8BitQuantizeRegistry()
+
+    def annotate(layer):
+        if registry.supports(layer):
+            return quantize.quantize_annotate_layer(layer)
+        return layer
+
+    return keras.models.clone_model(model, clone_function=annotate)
 
 
 def quantize_for_training(model, preserve_sparsity):
@@ -16,7 +37,7 @@ def quantize_for_training(model, preserve_sparsity):
     Returns:
       The quantize-wrapped model; compile and fine-tune it.
     """
-    annotated = quantize.quantize_annotate_model(model)
+    annotated = annotate_supported_layers(model)  # shares (not copies) the trained layers
     if preserve_sparsity:
         scheme = tfmot.experimental.combine.Default8BitPrunePreserveQuantizeScheme()
         return quantize.quantize_apply(annotated, scheme)
@@ -26,6 +47,12 @@ def quantize_for_training(model, preserve_sparsity):
 def quantized_layer_names(model):
     """Names of the layers TF-MOT wrapped for quantization-aware training."""
     return [layer.layer.name for layer in model.layers if isinstance(layer, quantize.QuantizeWrapper)]
+
+
+def unquantized_layer_names(model):
+    """Layers with weights or computation that QAT left float (quantized later by the converter)."""
+    skipped = (keras.layers.InputLayer, quantize_layer.QuantizeLayer, quantize.QuantizeWrapper)
+    return [layer.name for layer in model.layers if not isinstance(layer, skipped)]
 
 
 def load_scope():
