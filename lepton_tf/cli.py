@@ -31,10 +31,11 @@ def build_parser():
     evaluate = commands.add_parser("evaluate", help="Run every exported file on the test split; update the model card.",
                                    description="Run every exported file on the test split; update the model card.")
     evaluate.add_argument("run_dir", metavar="RUN_DIR")
-    predict = commands.add_parser("predict", help="Print the top-k classes of image files.",
-                                  description="Print the top-k classes of image files.")
+    predict = commands.add_parser("predict", help="Print the top-k classes of image files or sentences.",
+                                  description="Print the top-k classes of image files (image models) "
+                                              "or sentences (text models).")
     predict.add_argument("model", metavar="MODEL", help="run folder, SavedModel folder or .tflite file")
-    predict.add_argument("files", metavar="FILE", nargs="+")
+    predict.add_argument("inputs", metavar="INPUT", nargs="+", help="image file, or sentence for text models")
     predict.add_argument("--top-k", type=int, default=3)
     return parser
 
@@ -79,9 +80,9 @@ def quantize(run_dir, overrides=()):
 
 
 def _predict(args):
-    from lepton_tf.predict import predict_files
+    from lepton_tf.predict import predict
 
-    lines, failed = predict_files(args.model, args.files, args.top_k)
+    lines, failed = predict(args.model, args.inputs, args.top_k)
     print("\n".join(lines))
     return 1 if failed else 0
 

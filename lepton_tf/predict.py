@@ -1,8 +1,9 @@
-"""`lepton predict MODEL FILES…`: top-k classes for image files with any export.
+"""`lepton predict MODEL INPUT…`: top-k classes for image files or sentences.
 
 MODEL is a run folder (its SavedModel, else its float Keras model), a
 SavedModel folder, or a `.tflite` file inside a run folder (labels and
-normalisation come from the run's model card).
+preprocessing come from the run's model card and vocab.txt). For image
+models each INPUT is an image file; for text models each INPUT is a sentence.
 """
 
 import logging
@@ -19,80 +20,82 @@ log = logging.getLogger(__name__)
 
 
 def load_predictor(model_path):
-    """Returns (classify, class names) where classify(list of file paths) → probabilities [N, C].
+    """Returns (classify, card) where classify(list of inputs) → probabilities [N, C].
 
     Raises:
-      RunFolderError: MODEL is none of the supported kinds, or its run folder lacks a model card.
+      RunFolderError: MODEL is none of the supported kinds, or no model card is found for it.
     """
     path = Path(model_path)
-    if path.is_dir() and (path / "saved_model.pb").is_file():
-        return _saved_model_predictor(path)
     if path.is_dir() and (path / "saved_model" / "1" / "saved_model.pb").is_file():
-        return _saved_model_predictor(path / "saved_model" / "1")
+        path = path / "saved_model" / "1"
+    card = _find_card(path)
+    if card is None:
+        raise RunFolderError(f"no model_card.json found for {path}: labels and preprocessing are unknown")
+    if path.is_dir() and (path / "saved_model.pb").is_file():
+        return _saved_model_predictor(path, card), card
     if path.is_dir() and RunFolder(path).model_path("float").is_file():
-        return _keras_predictor(RunFolder(path))
+        model = RunFolder(path).load_model("float")
+        preprocess = _preprocessor(card, path)
+        return (lambda inputs: model.predict(preprocess(inputs), verbose=0)), card
     if path.is_file() and path.suffix == ".tflite":
-        return _tflite_predictor(path)
-    raise RunFolderError(f"{path} is not a run folder, a SavedModel folder or a .tflite file")
+        from lepton_tf.evaluate import TFLiteClassifier
+
+        classifier = TFLiteClassifier(path)
+        preprocess = _preprocessor(card, _run_dir_of(path))
+        return (lambda inputs: classifier.predict(preprocess(inputs))), card
+    raise RunFolderError(f"{model_path} is not a run folder, a SavedModel folder or a .tflite file")
 
 
-def _saved_model_predictor(path):
+def _saved_model_predictor(path, card):
     from lepton_tf.keras import tf
 
-    serve = tf.saved_model.load(str(path)).signatures["serving_default"]
-
-    def classify(files):
-        return serve(images=tf.constant([Path(f).read_bytes() for f in files]))["probabilities"].numpy()
-
-    card = _find_card(path)
-    return classify, (card["labels"] if card else None)
+    signature = tf.saved_model.load(str(path)).signatures["serving_default"]
+    if card["task"] == "text":
+        return lambda inputs: signature(texts=tf.constant(inputs))["probabilities"].numpy()
+    return lambda inputs: signature(images=tf.constant([Path(f).read_bytes() for f in inputs]))["probabilities"].numpy()
 
 
-def _preprocessor(card):
-    normalization = Normalization(card["input"]["normalization"]["mean"], card["input"]["normalization"]["std"])
+def _preprocessor(card, run_dir):
+    if card["task"] == "text":
+        from lepton_tf.data.tokenizers import TOKENIZERS
+        from lepton_tf.keras import tf
+
+        described = card["input"]["tokenizer"]
+        tokenizer = TOKENIZERS[described["kind"]].load(Path(run_dir) / described["vocabulary_file"],
+                                                       card["input"]["shape"][0])
+        return lambda texts: tokenizer(tf.constant(texts)).numpy()
+    recorded = card["input"]["normalization"]
+    normalization = Normalization(recorded["mean"], recorded["std"])
     size = card["input"]["shape"][0]
     return lambda files: normalization.apply_numpy(np.stack([resize_uint8(decode_file(f), size) for f in files]))
 
 
-def _keras_predictor(run):
-    model = run.load_model("float")
-    card = run.read_card()
-    preprocess = _preprocessor(card)
-    return (lambda files: model.predict(preprocess(files), verbose=0)), card["labels"]
-
-
-def _tflite_predictor(path):
-    from lepton_tf.evaluate import TFLiteClassifier
-
-    card = _find_card(path)
-    if card is None:
-        raise RunFolderError(f"no model_card.json found above {path}: labels and normalisation are unknown")
-    classifier = TFLiteClassifier(path)
-    preprocess = _preprocessor(card)
-    return (lambda files: classifier.predict(preprocess(files))), card["labels"]
-
-
-def _find_card(path):
+def _run_dir_of(path):
     for folder in list(Path(path).resolve().parents)[:3]:
-        card = RunFolder(folder).read_card()
-        if card:
-            return card
+        if (folder / "model_card.json").is_file():
+            return folder
     return None
 
 
-def predict_files(model_path, files, top_k=3):
-    """Classifies each file; returns (lines to print, number of files that failed)."""
-    classify, names = load_predictor(model_path)
+def _find_card(path):
+    run_dir = _run_dir_of(path / "x") if Path(path).is_dir() else _run_dir_of(path)
+    return RunFolder(run_dir).read_card() if run_dir else None
+
+
+def predict(model_path, inputs, top_k=3):
+    """Classifies each input; returns (lines to print, number of inputs that failed)."""
+    classify, card = load_predictor(model_path)
+    names = card["labels"]
     lines, failed = [], 0
-    for file in files:
-        try:
-            decode_file(file)  # a clear message for unreadable files, whatever the model kind
-        except (OSError, ValueError) as error:
-            log.error("%s: not a readable image: %s", file, error)
-            failed += 1
-            continue
-        probabilities = classify([file])[0]
+    for item in inputs:
+        if card["task"] == "image":
+            try:
+                decode_file(item)  # a clear message for unreadable files, whatever the model kind
+            except (OSError, ValueError) as error:
+                log.error("%s: not a readable image: %s", item, error)
+                failed += 1
+                continue
+        probabilities = classify([item])[0]
         best = np.argsort(probabilities)[::-1][:top_k]
-        labels = [names[i] if names else str(i) for i in best]
-        lines.append(f"{file}: " + ", ".join(f"{label} {probabilities[i]:.3f}" for label, i in zip(labels, best)))
+        lines.append(f"{item}: " + ", ".join(f"{names[i]} {probabilities[i]:.3f}" for i in best))
     return lines, failed

@@ -116,7 +116,7 @@ def quantization_aware_train(run_dir, overrides=()):
         "accuracy": keras_accuracy(model, task, config), "source": source,
         "scheme": "Default8BitPrunePreserveQuantizeScheme" if source == "pruned" else "Default8BitQuantizeScheme",
         "sparsity": round(overall, 4), "quantized_layers": quantized,
-        "float_layers": qat_lib.unquantized_layer_names(model),
+        "float_layers": qat_lib.unquantized_layer_names(model), "frozen_layers": qat_lib.frozen_layer_names(model),
         "epochs": config.optimize.qat_epochs, "train_seconds": round(seconds, 1)}}})
 
 

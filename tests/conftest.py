@@ -67,3 +67,60 @@ def quantized_run(tmp_path_factory, image_folder):
     assert main(["train", str(run_dir), "--set", f"data.source={image_folder}", *sets]) == 0
     assert main(["quantize", str(run_dir)]) == 0
     return run_dir
+
+
+POSITIVE = ["great", "wonderful", "moving", "brilliant", "fun", "charming"]
+NEGATIVE = ["dull", "awful", "boring", "tedious", "bad", "messy"]
+FILLER = ["the", "film", "is", "a", "story", "plot", "acting", "really", "quite", "and"]
+
+
+def make_sentences(count, seed=0):
+    """Sentences whose sentiment word decides the label (a task a tiny model learns)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for index in range(count):
+        label = "positive" if index % 2 else "negative"
+        words = list(rng.choice(FILLER, size=rng.integers(3, 9)))
+        words.insert(int(rng.integers(0, len(words))), rng.choice(POSITIVE if index % 2 else NEGATIVE))
+        rows.append((label, " ".join(words).capitalize() + "."))
+    return rows
+
+
+def write_table(path, rows, header=("label", "text"), delimiter="\t"):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = [delimiter.join(header)] + [delimiter.join(row) for row in rows]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def make_text_folder(root, train=120, test=40):
+    write_table(Path(root) / "train.tsv", make_sentences(train, seed=1))
+    write_table(Path(root) / "test.tsv", make_sentences(test, seed=2))
+    return Path(root)
+
+
+TINY_TEXT_SETTINGS = [
+    "data.batch_size=16", "data.val_fraction=0.15", "data.text.sequence_length=12", "data.text.vocabulary_size=64",
+    "model.name=kim_cnn", "model.embedding_dim=8", "model.width=6",
+    "train.epochs=6", "train.optimizer=adamw", "train.learning_rate=0.01", "train.warmup_epochs=1",
+    "train.weight_decay=0.0001", "train.verbose=0",
+    "optimize.prune_epochs=2", "optimize.qat_epochs=2", "optimize.sparsity=0.5", "optimize.learning_rate=0.002",
+    "export.latency_runs=3", "export.representative_examples=32", "export.eval_batch_size=16",
+]
+
+
+@pytest.fixture(scope="session")
+def text_folder(tmp_path_factory):
+    return make_text_folder(tmp_path_factory.mktemp("sentences"))
+
+
+@pytest.fixture(scope="session")
+def quantized_text_run(tmp_path_factory, text_folder):
+    """One text run trained, pruned, QAT'ed and exported through the CLI."""
+    from lepton_tf.cli import main
+
+    run_dir = tmp_path_factory.mktemp("runs") / "tiny_text"
+    sets = [arg for setting in TINY_TEXT_SETTINGS for arg in ("--set", setting)]
+    assert main(["train", str(run_dir), "--set", f"data.source={text_folder}", *sets]) == 0
+    assert main(["quantize", str(run_dir)]) == 0
+    return run_dir

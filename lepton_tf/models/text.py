@@ -47,15 +47,17 @@ def kim_cnn(sequence_length, vocabulary_size, num_classes, embedding_dim=128, fi
     """Multi-width convolutional sentence classifier (Kim, 2014, CNN-rand).
 
     Each width is a `Conv2D` with kernel (k, 1) over `[sequence, 1, embedding]`
-    (quantizable, unlike Conv1D), ReLU, then max over time.
+    (quantizable, unlike Conv1D) with its ReLU inside, then max over time.
+    The ReLU must stay inside the Conv2D: TF-MOT 0.8's `LayerReLUQuantize`
+    transform gives a Conv2D followed by a separate ReLU layer a no-op
+    quantize config, which silently skips its weights in QAT.
     """
     inputs = _inputs(sequence_length)
     x = layers.Embedding(vocabulary_size, embedding_dim, name="embedding")(inputs)
     x = layers.Reshape((sequence_length, 1, embedding_dim), name="as_image")(x)
     branches = []
     for width in kernel_sizes:
-        branch = layers.Conv2D(filters, (width, 1), name=f"conv{width}")(x)
-        branch = layers.ReLU(name=f"conv{width}_relu")(branch)
+        branch = layers.Conv2D(filters, (width, 1), activation="relu", name=f"conv{width}")(x)
         branches.append(layers.GlobalMaxPooling2D(name=f"conv{width}_max")(branch))
     x = layers.Concatenate(name="concat")(branches)
     return keras.Model(inputs, _head(x, num_classes, dropout), name="kim_cnn")

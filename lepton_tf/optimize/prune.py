@@ -3,15 +3,19 @@
 import numpy as np
 
 from lepton_tf.keras import keras, tfmot
+from tensorflow_model_optimization.python.core.sparsity.keras.prune_registry import PruneRegistry
 
 sparsity = tfmot.sparsity.keras
+PRUNABLE_TYPES = (keras.layers.Conv2D, keras.layers.Dense, keras.layers.DepthwiseConv2D, keras.layers.Embedding)
 
 
 def prune_model(model, target_sparsity, end_step, begin_step=0):
-    """Wraps every prunable layer with `prune_low_magnitude`.
+    """Wraps every layer TF-MOT can prune with `prune_low_magnitude`.
 
     Sparsity rises from 0 to `target_sparsity` along a polynomial-decay
-    schedule between `begin_step` and `end_step` (optimizer steps).
+    schedule between `begin_step` and `end_step` (optimizer steps). Layers
+    TF-MOT cannot prune (custom layers, attention) are left as they are,
+    which `prune_low_magnitude` on a whole model would refuse.
 
     Returns:
       The wrapped model (train it with `pruning_callbacks()`, then `strip`).
@@ -19,7 +23,14 @@ def prune_model(model, target_sparsity, end_step, begin_step=0):
     schedule = sparsity.PolynomialDecay(initial_sparsity=0.0, final_sparsity=float(target_sparsity),
                                         begin_step=int(begin_step), end_step=max(int(end_step), 1),
                                         frequency=max(int(end_step - begin_step) // 20, 1))
-    return sparsity.prune_low_magnitude(model, pruning_schedule=schedule)
+
+    def wrap(layer):
+        if isinstance(layer, PRUNABLE_TYPES) and PruneRegistry.supports(layer):
+            return sparsity.prune_low_magnitude(layer, pruning_schedule=schedule)
+        return layer
+
+    # clone_function receives the trained layers themselves, so weights carry over.
+    return keras.models.clone_model(model, clone_function=wrap)
 
 
 def pruning_callbacks():
@@ -36,15 +47,15 @@ def prunable_kernels(model):
     """Yields (layer name, kernel array) for the layers pruning acts on.
 
     Works on plain, pruning-wrapped and quantize-wrapped models: the wrapped
-    layer's first weight named `kernel`/`depthwise_kernel` counts.
+    layer's first weight named `kernel`, `depthwise_kernel` or `embeddings` counts.
     """
     for layer in model.layers:
         inner = getattr(layer, "layer", layer)
-        if not isinstance(inner, (keras.layers.Conv2D, keras.layers.Dense, keras.layers.DepthwiseConv2D)):
+        if not isinstance(inner, PRUNABLE_TYPES):
             continue
         for weight in layer.weights:
             name = weight.name.split("/")[-1]
-            if name.startswith(("kernel", "depthwise_kernel")):
+            if name.startswith(("kernel", "depthwise_kernel", "embeddings")):
                 yield inner.name, weight.numpy()
                 break
 

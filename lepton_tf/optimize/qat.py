@@ -38,15 +38,25 @@ def quantize_for_training(model, preserve_sparsity):
       The quantize-wrapped model; compile and fine-tune it.
     """
     annotated = annotate_supported_layers(model)  # shares (not copies) the trained layers
-    if preserve_sparsity:
-        scheme = tfmot.experimental.combine.Default8BitPrunePreserveQuantizeScheme()
-        return quantize.quantize_apply(annotated, scheme)
-    return quantize.quantize_apply(annotated)
+    if not preserve_sparsity:
+        return quantize.quantize_apply(annotated)
+    quantized = quantize.quantize_apply(annotated, tfmot.experimental.combine.Default8BitPrunePreserveQuantizeScheme())
+    for layer in quantized.layers:
+        # PQAT masks only the layers it quantizes; a pruned embedding table stays
+        # float in QAT, so it is frozen to keep its zeros.
+        if isinstance(layer, keras.layers.Embedding):
+            layer.trainable = False
+    return quantized
 
 
 def quantized_layer_names(model):
     """Names of the layers TF-MOT wrapped for quantization-aware training."""
     return [layer.layer.name for layer in model.layers if isinstance(layer, quantize.QuantizeWrapper)]
+
+
+def frozen_layer_names(model):
+    """Layers QAT does not train (pruned embedding tables under PQAT)."""
+    return [layer.name for layer in model.layers if layer.weights and not layer.trainable]
 
 
 def unquantized_layer_names(model):
