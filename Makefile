@@ -1,14 +1,14 @@
 # lepton_tf: `make train`, `make quantize`, `make test` on a fresh machine.
 # Variables: DATA (folder or tfds:NAME), NAME (run folder under saved_models/),
 # MODEL, EPOCHS, QAT_EPOCHS, SPARSITY, CONFIG (defaults to configs/$(NAME).yaml
-# when that file exists, else configs/default.yaml).
+# when that file exists, else the built-in defaults of lepton_tf/config.py).
 
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 NAME ?= default
 RUN_DIR := saved_models/$(NAME)
-CONFIG ?= $(if $(wildcard configs/$(NAME).yaml),configs/$(NAME).yaml,configs/default.yaml)
+CONFIG ?= $(wildcard configs/$(NAME).yaml)
 
 TRAIN_SETS := $(if $(DATA),--set data.source=$(DATA)) $(if $(MODEL),--set model.name=$(MODEL)) \
               $(if $(EPOCHS),--set train.epochs=$(EPOCHS))
@@ -26,7 +26,7 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 install: $(VENV)/.installed
 
 train: install
-	$(BIN)/lepton train $(RUN_DIR) --config $(CONFIG) $(TRAIN_SETS) $(OPTIMIZE_SETS)
+	$(BIN)/lepton train $(RUN_DIR) $(if $(CONFIG),--config $(CONFIG)) $(TRAIN_SETS) $(OPTIMIZE_SETS)
 
 quantize: install
 	$(BIN)/lepton quantize $(RUN_DIR) $(OPTIMIZE_SETS)

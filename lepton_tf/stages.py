@@ -108,6 +108,8 @@ def quantization_aware_train(run_dir, overrides=()):
     run, config, task = open_run(run_dir, overrides, "qat")
     source = "pruned" if run.model_path("pruned").is_file() else "float"
     model = qat_lib.quantize_for_training(run.load_model(source), preserve_sparsity=source == "pruned")
+    if not has_backup(run, "qat"):  # a resumed QAT restores its trained ranges instead
+        qat_lib.calibrate_ranges(model, run.load_model(source), sample_examples(task, config, "train"))
     seconds = _fine_tune(run, config, task, model, "qat", config.optimize.qat_epochs, [])
     run.save_model(model, "qat")
     overall, _ = prune_lib.measure_sparsity(model)
@@ -140,6 +142,14 @@ def has_backup(run, stage):
     """True when an interrupted `fit` of `stage` left a BackupAndRestore checkpoint to resume from."""
     backup = run.path / "backup" / stage
     return backup.is_dir() and any(backup.iterdir())
+
+
+def sample_examples(task, config, split):
+    """A seeded random sample of a split's model inputs (`export.representative_examples` of them)."""
+    size = len(getattr(task.data, split))
+    count = min(config.export.representative_examples, size)
+    indices = np.random.default_rng(config.data.seed).choice(size, count, replace=False)
+    return task.examples(split, np.sort(indices))[0]
 
 
 def keras_top1(model, examples, batch_size=256):

@@ -75,3 +75,16 @@ def test_plain_qat_without_pruning_wraps_the_model():
     quantized = qat.quantize_for_training(model, preserve_sparsity=False)
     assert len(qat.quantized_layer_names(quantized)) > 5
     assert tf.reduce_all(tf.abs(tf.reduce_sum(quantized(X[:2]), -1) - 1) < 1e-4)
+
+
+def test_calibration_starts_qat_ranges_at_the_observed_activations():
+    model = build_model(ModelConfig(name="average_embedding", embedding_dim=8, width=8), "text",
+                        sequence_length=10, vocabulary_size=40, num_classes=3)
+    ids = RNG.integers(0, 40, (32, 10)).astype("int32")
+    quantized = qat.quantize_for_training(model, preserve_sparsity=False)
+    pool = quantized.get_layer("quant_pool")
+    assert [round(float(w.numpy())) for w in pool.weights if "output_m" in w.name] == [-6, 6]  # TF-MOT's start
+    assert qat.calibrate_ranges(quantized, model, ids) > 0
+    observed = keras.Model(model.inputs, model.get_layer("pool").output).predict(ids, verbose=0)
+    low, high = [float(w.numpy()) for w in pool.weights if "output_m" in w.name]
+    assert low == pytest.approx(min(observed.min(), 0), abs=1e-6) and high == pytest.approx(max(observed.max(), 0), abs=1e-6)

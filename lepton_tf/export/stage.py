@@ -6,14 +6,12 @@ runs every file on the test split and records the figures in the model card.
 
 import logging
 
-import numpy as np
-
 from lepton_tf.errors import RunFolderError
 from lepton_tf.evaluate import evaluate_saved_model, evaluate_tflite
 from lepton_tf.export.saved_model import save_module
 from lepton_tf.export.tflite import FORMATS, convert
 from lepton_tf.fileio import write_bytes
-from lepton_tf.stages import keras_top1, open_run
+from lepton_tf.stages import keras_top1, open_run, sample_examples
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +37,7 @@ def export(run_dir, overrides=()):
     artifacts = {SAVED_MODEL: {"format": "saved_model", "source": "float"}}
     int8_source = next(stage for stage in INT8_SOURCES if run.model_path(stage).is_file())
     models = {"float": float_model, int8_source: run.load_model(int8_source)}
-    calibration = _calibration_examples(task, config)
+    calibration = sample_examples(task, config, "train")
     for fmt in FORMATS:
         source = int8_source if fmt == "int8" else "float"
         log.info("converting the %s model to %s TFLite", source, fmt)
@@ -83,10 +81,3 @@ def evaluate(run_dir, models=None):
                                        config.export.latency_runs, config.export.eval_batch_size)
         entry.update(measured)
     return run.update_card({"status": "done", "artifacts": artifacts})
-
-
-def _calibration_examples(task, config):
-    """A seeded random sample of training inputs for int8 calibration."""
-    count = min(config.export.representative_examples, len(task.data.train))
-    indices = np.random.default_rng(config.data.seed).choice(len(task.data.train), count, replace=False)
-    return task.examples("train", np.sort(indices))[0]

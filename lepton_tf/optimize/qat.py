@@ -49,6 +49,44 @@ def quantize_for_training(model, preserve_sparsity):
     return quantized
 
 
+def calibrate_ranges(quantized, source, examples):
+    """Starts every activation range of a fresh QAT model at what the source model produces.
+
+    TF-MOT initialises activation ranges at [-6, 6] and moves them by an
+    exponential average (decay 0.999), which takes thousands of steps; a short
+    fine-tune then trains and exports with ranges far wider than the signal
+    (an averaged embedding spans about ±0.1), losing most of its resolution.
+    Each wrapper's range is set from the output of the same-named layer of the
+    float (or pruned) source model on `examples`; each `QuantizeLayer` from its
+    input's.
+
+    Returns:
+      The number of ranges set.
+    """
+    targets = {}
+    for layer in quantized.layers:
+        ranges = [w for w in layer.weights if w.name.split("/")[-1].split(":")[0].endswith(("_min", "_max"))
+                  and "kernel" not in w.name.split("/")[-1]]
+        if isinstance(layer, quantize_layer.QuantizeLayer):
+            target = layer.inbound_nodes[0].inbound_layers.name
+        elif isinstance(layer, quantize.QuantizeWrapper):
+            target = layer.layer.name
+        else:
+            continue
+        if ranges and target in {l.name for l in source.layers}:
+            targets.setdefault(target, []).extend(ranges)
+    if not targets:
+        return 0
+    names = sorted(targets)
+    outputs = keras.Model(source.inputs, [source.get_layer(name).output for name in names]).predict(examples, verbose=0)
+    outputs = outputs if len(names) > 1 else [outputs]
+    for name, values in zip(names, outputs):
+        low, high = min(float(values.min()), 0.0), max(float(values.max()), 0.0)
+        for variable in targets[name]:
+            variable.assign(low if variable.name.split(":")[0].endswith("_min") else high)
+    return sum(len(v) for v in targets.values())
+
+
 def quantized_layer_names(model):
     """Names of the layers TF-MOT wrapped for quantization-aware training."""
     return [layer.layer.name for layer in model.layers if isinstance(layer, quantize.QuantizeWrapper)]
