@@ -6,7 +6,6 @@ import os
 
 from lepton_tf.errors import ConfigError
 from lepton_tf.keras import keras, tf
-from lepton_tf.schedules import make_schedule
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import SHARED_DATA, tiny_config
+from conftest import SHARED_DATA
 from lepton_tf.cli import main
 from lepton_tf.config import ModelConfig
 from lepton_tf.data.sources import load_data

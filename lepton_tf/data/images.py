@@ -8,20 +8,16 @@ modes; unreadable files are skipped, counted and reported once.
 """
 
 import concurrent.futures
-import logging
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from lepton_tf.data.splits import ImageData, ImageSplit, carve
+from lepton_tf.data.splits import ImageData, ImageSplit, fill_missing_splits, report_skipped
 from lepton_tf.errors import DataError
-
-log = logging.getLogger(__name__)
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
 VAL_FOLDER_NAMES = ("val", "validation", "valid", "dev")
-MAX_NAMED_SKIPS = 20  # file names listed in the log; the rest are counted
 
 
 def load_image_folder(folder, config):
@@ -48,13 +44,9 @@ def load_image_folder(folder, config):
         _check_same_classes(class_names, sorted(per_class), layout["train"], layout[name])
     skipped = []
     splits = {name: _decode_split(per_class, class_names, config, skipped) for name, per_class in files.items()}
-    _report_skipped(skipped)
+    report_skipped(skipped, "unreadable or non-image files")
     _check_every_class_readable(splits["train"], class_names, layout["train"])
-    if "test" not in splits:
-        splits["train"], splits["test"] = carve(splits["train"], config.test_fraction, config.seed)
-    if "val" not in splits:
-        splits["train"], splits["val"] = carve(splits["train"], config.val_fraction, config.seed + 1)
-    return ImageData(class_names, splits["train"], splits["val"], splits["test"], skipped)
+    return ImageData(class_names, *fill_missing_splits(splits, config), skipped)
 
 
 def _split_folders(folder):
@@ -173,14 +165,6 @@ def resize_images(images, size):
 
     resized = tf.image.resize(tf.cast(images, tf.float32), (size, size), antialias=True)
     return tf.cast(tf.clip_by_value(tf.round(resized), 0.0, 255.0), tf.uint8)
-
-
-def _report_skipped(skipped):
-    if not skipped:
-        return
-    names = "\n  ".join(f"{path} ({reason})" for path, reason in skipped[:MAX_NAMED_SKIPS])
-    more = f"\n  … and {len(skipped) - MAX_NAMED_SKIPS} more" if len(skipped) > MAX_NAMED_SKIPS else ""
-    log.warning("skipped %d unreadable or non-image files:\n  %s%s", len(skipped), names, more)
 
 
 def _check_every_class_readable(split, class_names, train_dir):

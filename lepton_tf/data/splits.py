@@ -1,8 +1,12 @@
 """Decoded splits shared by every image source, and seeded per-class splitting."""
 
 import dataclasses
+import logging
 
 import numpy as np
+
+log = logging.getLogger(__name__)
+MAX_NAMED_SKIPS = 20  # places listed in the log; the rest are counted
 
 
 @dataclasses.dataclass
@@ -69,3 +73,29 @@ def carve(split, fraction, seed):
     """Returns (rest, carved): `fraction` of each class of `split` moved to `carved`."""
     rest, carved = stratified_split(split.labels, fraction, seed)
     return split.take(rest), split.take(carved)
+
+
+def fill_missing_splits(splits, config):
+    """Carves test (then validation) from train when the source has none.
+
+    Args:
+      splits: {'train': …, optionally 'val' and 'test'}; updated in place.
+      config: a `DataConfig` (test_fraction, val_fraction, seed).
+
+    Returns:
+      (train, val, test).
+    """
+    if len(splits.get("test", ())) == 0:
+        splits["train"], splits["test"] = carve(splits["train"], config.test_fraction, config.seed)
+    if "val" not in splits:
+        splits["train"], splits["val"] = carve(splits["train"], config.val_fraction, config.seed + 1)
+    return splits["train"], splits["val"], splits["test"]
+
+
+def report_skipped(skipped, what="files"):
+    """Logs what was skipped once: a count and the first MAX_NAMED_SKIPS places with reasons."""
+    if not skipped:
+        return
+    named = "\n  ".join(f"{where} ({reason})" for where, reason in skipped[:MAX_NAMED_SKIPS])
+    more = f"\n  … and {len(skipped) - MAX_NAMED_SKIPS} more" if len(skipped) > MAX_NAMED_SKIPS else ""
+    log.warning("skipped %d %s that cannot be used:\n  %s%s", len(skipped), what, named, more)

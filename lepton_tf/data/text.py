@@ -11,18 +11,15 @@ early with one clear message.
 import csv
 import dataclasses
 import io
-import logging
 from pathlib import Path
 
 import numpy as np
 
+from lepton_tf.data.splits import fill_missing_splits, report_skipped
 from lepton_tf.errors import DataError
-
-log = logging.getLogger(__name__)
 
 SPLIT_NAMES = {"train": ("train",), "val": ("dev", "validation", "val"), "test": ("test",)}
 EXTENSIONS = {".tsv": "\t", ".csv": ","}
-MAX_NAMED_SKIPS = 20
 
 
 @dataclasses.dataclass
@@ -142,8 +139,6 @@ def load_text_folder(folder, config):
       DataError: missing folder or train file, a header without the columns,
         or a train file with no usable rows.
     """
-    from lepton_tf.data.splits import carve
-
     folder = Path(folder)
     if not folder.is_dir():
         raise DataError(f"data folder not found: {folder}")
@@ -157,18 +152,5 @@ def load_text_folder(folder, config):
         raise DataError(f"{files['train']} has no usable rows")
     class_names = sort_labels(label for _, label in rows["train"])
     splits = {split: to_split(split_rows, class_names, files[split], skipped) for split, split_rows in rows.items()}
-    report_skipped(skipped)
-    if "test" not in splits:
-        splits["train"], splits["test"] = carve(splits["train"], config.test_fraction, config.seed)
-    if "val" not in splits:
-        splits["train"], splits["val"] = carve(splits["train"], config.val_fraction, config.seed + 1)
-    return TextData(class_names, splits["train"], splits["val"], splits["test"], skipped)
-
-
-def report_skipped(skipped):
-    """Logs the skipped rows once: a count and the first few places."""
-    if not skipped:
-        return
-    named = "\n  ".join(f"{where}: {reason}" for where, reason in skipped[:MAX_NAMED_SKIPS])
-    more = f"\n  … and {len(skipped) - MAX_NAMED_SKIPS} more" if len(skipped) > MAX_NAMED_SKIPS else ""
-    log.warning("skipped %d rows or files that cannot be used:\n  %s%s", len(skipped), named, more)
+    report_skipped(skipped, "rows or files")
+    return TextData(class_names, *fill_missing_splits(splits, config), skipped)

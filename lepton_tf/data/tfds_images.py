@@ -1,14 +1,10 @@
 """TFDS image data sets (`DATA=tfds:NAME`) decoded into the same splits as folders."""
 
-import logging
-
 import numpy as np
 
 from lepton_tf.data.images import resize_uint8
-from lepton_tf.data.splits import ImageData, ImageSplit, carve
+from lepton_tf.data.splits import ImageData, ImageSplit, fill_missing_splits
 from lepton_tf.errors import DataError
-
-log = logging.getLogger(__name__)
 
 
 def load_tfds_images(name, config):
@@ -34,11 +30,7 @@ def load_tfds_images(name, config):
         loaded["test"] = _read_split(name, test_name, config.image_size)
     if test_name == "test" and "validation" in splits:
         loaded["val"] = _read_split(name, "validation", config.image_size)
-    if "test" not in loaded:
-        loaded["train"], loaded["test"] = carve(loaded["train"], config.test_fraction, config.seed)
-    if "val" not in loaded:
-        loaded["train"], loaded["val"] = carve(loaded["train"], config.val_fraction, config.seed + 1)
-    return ImageData(list(info.features["label"].names), loaded["train"], loaded["val"], loaded["test"])
+    return ImageData(list(info.features["label"].names), *fill_missing_splits(loaded, config))
 
 
 def tfds_info(name):

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from lepton_tf.data.splits import carve
+from lepton_tf.data.splits import fill_missing_splits
 from lepton_tf.data.text import TextData, TextSplit
 from lepton_tf.data.tfds_images import tfds_info
 from lepton_tf.errors import DataError
@@ -37,11 +37,7 @@ def load_tfds_text(name, config):
         validation = _read(name, "validation", key, skipped)
         labelled_test = len(splits.get("test", ())) > 0
         splits["val" if labelled_test else "test"] = validation
-    if len(splits.get("test", ())) == 0:
-        splits["train"], splits["test"] = carve(splits["train"], config.test_fraction, config.seed)
-    if "val" not in splits:
-        splits["train"], splits["val"] = carve(splits["train"], config.val_fraction, config.seed + 1)
-    return TextData(list(info.features["label"].names), splits["train"], splits["val"], splits["test"], skipped)
+    return TextData(list(info.features["label"].names), *fill_missing_splits(splits, config), skipped)
 
 
 def _read(name, split, key, skipped):
