@@ -17,10 +17,19 @@ OPTIMIZE_SETS := $(if $(QAT_EPOCHS),--set optimize.qat_epochs=$(QAT_EPOCHS)) \
 
 .PHONY: install train quantize test test-slow clean
 
+# MediaPipe Tasks (metadata schema + the client that checks exported files)
+# pins absl-py~=2.3 while tensorflow-model-optimization 0.8.1 pins absl-py~=1.2,
+# so pip cannot resolve both in one step. It is installed in a second step
+# that moves absl-py to 2.x (pip prints the conflict and proceeds); TF-MOT's
+# pruning, QAT, PQAT and conversion run correctly on it (the tests cover them).
+MEDIAPIPE ?= mediapipe==1.2.2
+
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet '$(MEDIAPIPE)'
+	$(BIN)/python -c "import mediapipe.tasks.python.vision, tensorflow_model_optimization"
 	touch $@
 
 install: $(VENV)/.installed

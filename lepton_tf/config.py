@@ -115,8 +115,9 @@ class ExportConfig:
 
     int8_io: str = "uint8"  # uint8 | int8: input/output type of the full-integer file
     representative_examples: int = 200  # training examples that calibrate int8 ranges
-    latency_runs: int = 50  # single-example invocations timed per file (after warm-up)
+    latency_runs: int = 50  # single-example invocations timed per file and thread count (after warm-up)
     eval_batch_size: int = 256
+    mediapipe_examples: int = 500  # test examples classified through MediaPipe Tasks per file; 0 = skip
 
 
 @dataclasses.dataclass

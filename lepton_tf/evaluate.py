@@ -109,10 +109,10 @@ def evaluate_tflite(path, examples, labels, reference_top1, latency_runs=50, bat
     probabilities = TFLiteClassifier(path).predict(examples, batch_size)
     accuracy, agreement = top1_scores(probabilities, labels, reference_top1)
     raw, packed = file_sizes(path)
-    latency = measure_latency(path, examples[0], num_threads=1, runs=latency_runs)
+    one, two = (measure_latency(path, examples[0], num_threads=threads, runs=latency_runs) for threads in (1, 2))
     return {"bytes": raw, "gzip_bytes": packed, "accuracy": round(accuracy, 5), "agreement": round(agreement, 5),
-            "latency_ms_p50": latency["p50"], "latency_ms_p90": latency["p90"], "latency_threads": 1,
-            "examples": int(len(labels))}
+            "latency_ms_p50": one["p50"], "latency_ms_p90": one["p90"], "latency_threads": 1,
+            "latency_ms_2_threads": {"p50": two["p50"], "p90": two["p90"]}, "examples": int(len(labels))}
 
 
 def evaluate_saved_model(path, encoded_inputs, labels, reference_top1, batch_size=256):

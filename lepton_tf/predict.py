@@ -35,13 +35,13 @@ def load_predictor(model_path):
         return _saved_model_predictor(path, card), card
     if path.is_dir() and RunFolder(path).model_path("float").is_file():
         model = RunFolder(path).load_model("float")
-        preprocess = _preprocessor(card, path)
+        preprocess = _preprocessor(card, path, normalise=True)
         return (lambda inputs: model.predict(preprocess(inputs), verbose=0)), card
     if path.is_file() and path.suffix == ".tflite":
         from lepton_tf.evaluate import TFLiteClassifier
 
         classifier = TFLiteClassifier(path)
-        preprocess = _preprocessor(card, _run_dir_of(path))
+        preprocess = _preprocessor(card, _run_dir_of(path), normalise=False)  # TFLite files take pixels
         return (lambda inputs: classifier.predict(preprocess(inputs))), card
     raise RunFolderError(f"{model_path} is not a run folder, a SavedModel folder or a .tflite file")
 
@@ -55,7 +55,7 @@ def _saved_model_predictor(path, card):
     return lambda inputs: signature(images=tf.constant([Path(f).read_bytes() for f in inputs]))["probabilities"].numpy()
 
 
-def _preprocessor(card, run_dir):
+def _preprocessor(card, run_dir, normalise):
     if card["task"] == "text":
         from lepton_tf.data.tokenizers import TOKENIZERS
         from lepton_tf.keras import tf
@@ -67,7 +67,12 @@ def _preprocessor(card, run_dir):
     recorded = card["input"]["normalization"]
     normalization = Normalization(recorded["mean"], recorded["std"])
     size = card["input"]["shape"][0]
-    return lambda files: normalization.apply_numpy(np.stack([resize_uint8(decode_file(f), size) for f in files]))
+
+    def preprocess(files):
+        pixels = np.stack([resize_uint8(decode_file(f), size) for f in files])
+        return normalization.apply_numpy(pixels) if normalise else pixels.astype(np.float32)
+
+    return preprocess
 
 
 def _run_dir_of(path):

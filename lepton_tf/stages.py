@@ -109,7 +109,9 @@ def quantization_aware_train(run_dir, overrides=()):
     source = "pruned" if run.model_path("pruned").is_file() else "float"
     model = qat_lib.quantize_for_training(run.load_model(source), preserve_sparsity=source == "pruned")
     if not has_backup(run, "qat"):  # a resumed QAT restores its trained ranges instead
-        qat_lib.calibrate_ranges(model, run.load_model(source), sample_examples(task, config, "train"))
+        qat_lib.calibrate_ranges(model, run.load_model(source),
+                                 task.examples("train", sample_indices(task, config, "train"))[0],
+                                 config.data.batch_size)
     seconds = _fine_tune(run, config, task, model, "qat", config.optimize.qat_epochs, [])
     run.save_model(model, "qat")
     overall, _ = prune_lib.measure_sparsity(model)
@@ -144,12 +146,11 @@ def has_backup(run, stage):
     return backup.is_dir() and any(backup.iterdir())
 
 
-def sample_examples(task, config, split):
-    """A seeded random sample of a split's model inputs (`export.representative_examples` of them)."""
+def sample_indices(task, config, split):
+    """A seeded random sample of a split (`export.representative_examples` of it), sorted."""
     size = len(getattr(task.data, split))
     count = min(config.export.representative_examples, size)
-    indices = np.random.default_rng(config.data.seed).choice(size, count, replace=False)
-    return task.examples(split, np.sort(indices))[0]
+    return np.sort(np.random.default_rng(config.data.seed).choice(size, count, replace=False))
 
 
 def keras_top1(model, examples, batch_size=256):

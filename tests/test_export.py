@@ -31,6 +31,12 @@ def test_split(run):
     return data, norm.apply_numpy(data.test.images)
 
 
+@pytest.fixture(scope="module")
+def test_pixels(test_split):
+    """What every image TFLite file takes: RGB pixels 0-255."""
+    return test_split[0].test.images.astype(np.float32)
+
+
 def test_run_folder_holds_every_promised_file(run):
     for relative in ["config.yaml", "labels.txt", "history.csv", "curves.png", "model_card.json",
                      "saved_model/1/saved_model.pb", *[f"tflite/{f}.tflite" for f in TFLITE]]:
@@ -57,19 +63,20 @@ def test_model_card_has_the_contract_fields(run):
 
 
 @pytest.mark.parametrize("fmt", TFLITE)
-def test_each_tflite_file_matches_its_keras_model(run, test_split, fmt):
+def test_each_tflite_file_takes_pixels_and_matches_its_keras_model(run, test_split, test_pixels, fmt):
     data, examples = test_split
     source = run.read_card()["artifacts"][f"tflite/{fmt}.tflite"]["source"]
     expected = run.load_model(source).predict(examples, verbose=0)
-    got = TFLiteClassifier(run.file(f"tflite/{fmt}.tflite")).predict(examples)
+    got = TFLiteClassifier(run.file(f"tflite/{fmt}.tflite")).predict(test_pixels)
     np.testing.assert_allclose(got, expected, atol=TOLERANCE[fmt])
     card_entry = run.read_card()["artifacts"][f"tflite/{fmt}.tflite"]
     assert card_entry["accuracy"] == pytest.approx(np.mean(got.argmax(-1) == data.test.labels), abs=1e-4)
 
 
-def test_int8_file_is_full_integer_with_uint8_io(run):
+def test_int8_file_is_full_integer_and_takes_raw_uint8_pixels(run):
     classifier = TFLiteClassifier(run.file("tflite/int8.tflite"))
     assert classifier.input["dtype"] == np.uint8 and classifier.output["dtype"] == np.uint8
+    assert classifier.input["quantization"] == (1.0, 0)  # a uint8 pixel is its own value
     float_ops = [d for d in classifier.interpreter.get_tensor_details() if d["dtype"] == np.float32]
     assert not float_ops
 

@@ -1,5 +1,7 @@
 """Quantization-aware training with TF-MOT's default 8-bit scheme."""
 
+import numpy as np
+
 from lepton_tf.keras import keras, tfmot
 from tensorflow_model_optimization.python.core.quantization.keras import quantize_layer
 from tensorflow_model_optimization.python.core.quantization.keras.default_8bit.default_8bit_quantize_registry import (
@@ -49,20 +51,40 @@ def quantize_for_training(model, preserve_sparsity):
     return quantized
 
 
-def calibrate_ranges(quantized, source, examples):
-    """Starts every activation range of a fresh QAT model at what the source model produces.
+def calibrate_ranges(quantized, source, examples, batch_size=128):
+    """Starts every activation range of a fresh QAT model where TF-MOT's average would settle.
 
-    TF-MOT initialises activation ranges at [-6, 6] and moves them by an
-    exponential average (decay 0.999), which takes thousands of steps; a short
-    fine-tune then trains and exports with ranges far wider than the signal
-    (an averaged embedding spans about ±0.1), losing most of its resolution.
-    Each wrapper's range is set from the output of the same-named layer of the
-    float (or pruned) source model on `examples`; each `QuantizeLayer` from its
-    input's.
+    TF-MOT starts activation ranges at [-6, 6] and moves them by an
+    exponential average (decay 0.999) of each batch's min and max, which
+    takes thousands of steps; a short fine-tune then trains and exports with
+    ranges far wider than the signal (an averaged embedding spans about
+    ±0.1) and loses most of its resolution. Each range is set here to the
+    mean over batches of the batch min and max — the value that average
+    converges to — of the same-named layer of the float (or pruned) source
+    model; each `QuantizeLayer` takes its input's.
 
     Returns:
-      The number of ranges set.
+      The number of range variables set.
     """
+    targets = _range_variables_by_source_layer(quantized, {layer.name for layer in source.layers})
+    if not targets:
+        return 0
+    names = sorted(targets)
+    probe = keras.Model(source.inputs, [source.get_layer(name).output for name in names])
+    lows, highs = [], []
+    for start in range(0, len(examples), batch_size):
+        outputs = probe.predict(examples[start:start + batch_size], verbose=0)
+        outputs = outputs if len(names) > 1 else [outputs]
+        lows.append([min(float(o.min()), 0.0) for o in outputs])
+        highs.append([max(float(o.max()), 0.0) for o in outputs])
+    for name, low, high in zip(names, np.mean(lows, axis=0), np.mean(highs, axis=0)):
+        for variable in targets[name]:
+            variable.assign(low if variable.name.split(":")[0].endswith("_min") else high)
+    return sum(len(v) for v in targets.values())
+
+
+def _range_variables_by_source_layer(quantized, source_names):
+    """{source layer name: [activation range variables fed by its output]}."""
     targets = {}
     for layer in quantized.layers:
         ranges = [w for w in layer.weights if w.name.split("/")[-1].split(":")[0].endswith(("_min", "_max"))
@@ -73,18 +95,9 @@ def calibrate_ranges(quantized, source, examples):
             target = layer.layer.name
         else:
             continue
-        if ranges and target in {l.name for l in source.layers}:
+        if ranges and target in source_names:
             targets.setdefault(target, []).extend(ranges)
-    if not targets:
-        return 0
-    names = sorted(targets)
-    outputs = keras.Model(source.inputs, [source.get_layer(name).output for name in names]).predict(examples, verbose=0)
-    outputs = outputs if len(names) > 1 else [outputs]
-    for name, values in zip(names, outputs):
-        low, high = min(float(values.min()), 0.0), max(float(values.max()), 0.0)
-        for variable in targets[name]:
-            variable.assign(low if variable.name.split(":")[0].endswith("_min") else high)
-    return sum(len(v) for v in targets.values())
+    return targets
 
 
 def quantized_layer_names(model):

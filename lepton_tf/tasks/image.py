@@ -4,8 +4,9 @@ import numpy as np
 
 from lepton_tf.data.pipeline import Normalization, make_dataset
 from lepton_tf.export.saved_model import ImageClassifierModule
-from lepton_tf.keras import tf
+from lepton_tf.keras import keras, tf
 from lepton_tf.models import build_model
+
 
 
 class ImageTask:
@@ -41,11 +42,61 @@ class ImageTask:
                             config.data.batch_size, config.data.seed, augment)
 
     def examples(self, split, indices=None):
-        """Normalised float32 inputs and int labels of a split (or of `indices` in it)."""
-        chosen = getattr(self.data, split)
-        if indices is not None:
-            chosen = chosen.take(indices)
+        """Normalised float32 inputs (what the Keras model takes) and int labels of a split."""
+        chosen = self._split(split, indices)
         return self.normalization.apply_numpy(chosen.images), chosen.labels
+
+    def _split(self, split, indices):
+        chosen = getattr(self.data, split)
+        return chosen if indices is None else chosen.take(indices)
+
+    def conversion_model(self, model, fmt):
+        """The model TFLite files are converted from: normalisation in front, so they take raw pixels.
+
+        MediaPipe normalises float inputs with one mean/std for all channels
+        ("Per-channel image normalization is not available") and feeds uint8
+        inputs as they are; with per-channel normalisation inside the graph,
+        every file takes plain RGB pixels 0-255 and any client gets it right.
+        """
+        pixels = keras.Input(self.data.image_shape, name="image")
+        normalized = keras.layers.Normalization(axis=-1, mean=self.normalization.mean,
+                                                variance=np.square(self.normalization.std), name="normalize")(pixels)
+        return keras.Model(pixels, model(normalized), name=f"{model.name}_on_pixels")
+
+    def tflite_inputs(self, fmt, split, indices=None):
+        """What every TFLite file takes: RGB pixels 0-255 (as float32; quantized files round them)."""
+        return self._split(split, indices).images.astype(np.float32)
+
+    def tflite_input_description(self, fmt):
+        kind = "uint8" if fmt == "int8" else "float32"
+        return f"RGB pixels 0-255 ({kind}); the per-channel normalisation is inside the model"
+
+    def calibration_inputs(self, fmt, indices):
+        """Representative inputs for int8 conversion from training examples at `indices`.
+
+        A black and a white image pin the input range to exactly 0-255, so the
+        uint8 input's scale is 1 and zero point 0: raw pixels, as apps feed them.
+        """
+        pixels = self.tflite_inputs(fmt, "train", indices)
+        extremes = np.stack([np.zeros_like(pixels[0]), np.full_like(pixels[0], 255.0)])
+        return np.concatenate([extremes, pixels])
+
+    def tflite_metadata(self, fmt, name, version, int8_io):
+        """MediaPipe-readable metadata and the files to attach (or None, reason)."""
+        from lepton_tf.export import metadata
+
+        quantized = fmt == "int8"
+        if quantized and int8_io != "uint8":
+            return None, "int8 (signed) pixel input: MediaPipe feeds uint8"
+        description = f"{len(self.class_names)}-class image classifier ({fmt})"
+        model_metadata = metadata.image_classifier_metadata(name, description, version, quantized_input=quantized)
+        return (model_metadata, {metadata.LABELS_FILE: _lines(self.class_names)}), None
+
+    def mediapipe_top1(self, path, count):
+        """MediaPipe ImageClassifier's top-1 names on the first `count` test images."""
+        from lepton_tf.export.mediapipe_client import image_top1
+
+        return image_top1(path, self.data.test.images[:count])
 
     def serving_inputs(self, split):
         """What a server client sends: PNG bytes (lossless, so the pixels are the split's)."""
@@ -68,3 +119,7 @@ class ImageTask:
 
     def first_example(self):
         return self.examples("test", np.arange(1))[0][0]
+
+
+def _lines(names):
+    return "".join(f"{name}\n" for name in names).encode("utf-8")

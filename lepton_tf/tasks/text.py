@@ -51,6 +51,52 @@ class TextTask:
             chosen = chosen.take(indices)
         return token_ids(chosen.texts, self.tokenizer), chosen.labels
 
+    def conversion_model(self, model, fmt):
+        """Text files are converted from the model itself: they all take token ids."""
+        return model
+
+    def tflite_inputs(self, fmt, split, indices=None):
+        return self.examples(split, indices)[0]
+
+    def tflite_input_description(self, fmt):
+        return f"int32 token ids [1, {self.tokenizer.sequence_length}]"
+
+    def calibration_inputs(self, fmt, indices):
+        return self.tflite_inputs(fmt, "train", indices)
+
+    def tflite_metadata(self, fmt, name, version, int8_io):
+        """MediaPipe TextClassifier metadata (regex tokenizer + labels), or (None, reason)."""
+        from lepton_tf.export import metadata
+
+        if self.tokenizer.kind != "regex":
+            return None, ("WordPiece models are server-only: MediaPipe's BERT tokenizer form expects "
+                          "BERT-style ids, mask and segment inputs")
+        description = f"{len(self.class_names)}-class text classifier ({fmt})"
+        model_metadata = metadata.text_classifier_metadata(name, description, version, DELIMITER_PATTERN)
+        files = {metadata.LABELS_FILE: "".join(f"{n}\n" for n in self.class_names).encode("utf-8"),
+                 metadata.VOCAB_FILE: self.mobile_vocabulary().encode("utf-8")}
+        return (model_metadata, files), None
+
+    def mobile_vocabulary(self):
+        """vocab.txt for MediaPipe: `token id` lines, each word also in Title and UPPER case.
+
+        MediaPipe's regex tokenizer does not lower-case, while training did;
+        mapping the common casings to the same id keeps the phone's ids equal
+        to training's for lower, Title and UPPER case words (mixed case such
+        as 'iPhone' falls back to <UNKNOWN> on the device).
+        """
+        lines = []
+        for index, token in enumerate(self.tokenizer.vocabulary):
+            variants = [token] if index < 3 else dict.fromkeys([token, token.capitalize(), token.upper()])
+            lines.extend(f"{variant} {index}\n" for variant in variants)
+        return "".join(lines)
+
+    def mediapipe_top1(self, path, count):
+        """MediaPipe TextClassifier's top-1 names on the first `count` test sentences."""
+        from lepton_tf.export.mediapipe_client import text_top1
+
+        return text_top1(path, self.data.test.texts[:count])
+
     def serving_inputs(self, split):
         """What a server client sends: the raw sentences."""
         return [text.encode("utf-8") for text in getattr(self.data, split).texts]
