@@ -20,6 +20,7 @@ from lepton_tf.errors import RunFolderError
 from lepton_tf.keras import keras
 from lepton_tf.models import resolve_name
 from lepton_tf.optimize import prune as prune_lib
+from lepton_tf.optimize.fold import fold_batch_norms
 from lepton_tf.optimize import qat as qat_lib
 from lepton_tf.plots import plot_curves
 from lepton_tf.run_folder import RunFolder
@@ -107,10 +108,10 @@ def quantization_aware_train(run_dir, overrides=()):
     """QAT from the pruned model (sparsity-preserving) or the float one: part of `lepton quantize`."""
     run, config, task = open_run(run_dir, overrides, "qat")
     source = "pruned" if run.model_path("pruned").is_file() else "float"
-    model = qat_lib.quantize_for_training(run.load_model(source), preserve_sparsity=source == "pruned")
+    source_model, folded = fold_batch_norms(run.load_model(source))
+    model = qat_lib.quantize_for_training(source_model, preserve_sparsity=source == "pruned")
     if not has_backup(run, "qat"):  # a resumed QAT restores its trained ranges instead
-        qat_lib.calibrate_ranges(model, run.load_model(source),
-                                 task.examples("train", sample_indices(task, config, "train"))[0],
+        qat_lib.calibrate_ranges(model, source_model, task.examples("train", sample_indices(task, config, "train"))[0],
                                  config.data.batch_size)
     seconds = _fine_tune(run, config, task, model, "qat", config.optimize.qat_epochs, [])
     run.save_model(model, "qat")
@@ -119,7 +120,7 @@ def quantization_aware_train(run_dir, overrides=()):
     return run.update_card({"status": "done", "stages": {"qat": {
         "accuracy": keras_accuracy(model, task, config), "source": source,
         "scheme": "Default8BitPrunePreserveQuantizeScheme" if source == "pruned" else "Default8BitQuantizeScheme",
-        "sparsity": round(overall, 4), "quantized_layers": quantized,
+        "sparsity": round(overall, 4), "folded_batch_norms": folded, "quantized_layers": quantized,
         "float_layers": qat_lib.unquantized_layer_names(model), "frozen_layers": qat_lib.frozen_layer_names(model),
         "epochs": config.optimize.qat_epochs, "train_seconds": round(seconds, 1)}}})
 

@@ -9,6 +9,7 @@ from lepton_tf.export.tflite import convert
 from lepton_tf.keras import keras, tf
 from lepton_tf.models import build_model
 from lepton_tf.optimize import prune, qat
+from lepton_tf.optimize.fold import fold_batch_norms
 
 RNG = np.random.default_rng(0)
 X = RNG.normal(size=(32, 12, 12, 3)).astype("float32")
@@ -90,3 +91,19 @@ def test_calibration_starts_qat_ranges_at_the_observed_activations():
     expected_low = np.mean([min(batch.min(), 0) for batch in observed])  # where TF-MOT's average settles
     expected_high = np.mean([max(batch.max(), 0) for batch in observed])
     assert low == pytest.approx(expected_low, abs=1e-6) and high == pytest.approx(expected_high, abs=1e-6)
+
+
+@pytest.mark.parametrize("config", [ModelConfig(name="resnet", width=4), ModelConfig(name="mobilenet_v2", alpha=0.25)])
+def test_folding_batch_norm_keeps_outputs_and_zeros(config):
+    model = build_model(config, "image", input_shape=(12, 12, 3), num_classes=3)
+    fit(model, epochs=1)  # moving statistics away from their initial values
+    pruned = prune.strip(fit(prune.prune_model(model, 0.5, end_step=4), 2, prune.pruning_callbacks()))
+    folded, count = fold_batch_norms(pruned)
+    assert count == sum(isinstance(layer, keras.layers.BatchNormalization) for layer in pruned.layers)
+    assert not any(isinstance(layer, keras.layers.BatchNormalization) for layer in folded.layers)
+    np.testing.assert_allclose(folded.predict(X, verbose=0), pruned.predict(X, verbose=0), atol=1e-5)
+    assert prune.measure_sparsity(folded)[0] == pytest.approx(prune.measure_sparsity(pruned)[0], abs=1e-6)
+    if config.name == "resnet":  # plain ReLUs join their convolution, so TF-MOT quantizes its weights
+        quantized = qat.quantize_for_training(folded, preserve_sparsity=True)
+        stem = quantized.get_layer("quant_stem_conv")
+        assert stem.quantize_config.get_weights_and_quantizers(stem.layer)

@@ -78,13 +78,14 @@ def test_each_text_model_prunes_quantizes_and_converts(name, tmp_path):
     stripped = prune.strip(pruned)
     assert prune.measure_sparsity(stripped)[1]["embedding"] == pytest.approx(0.5, abs=0.02)
     quantized = qat.quantize_for_training(stripped, preserve_sparsity=True)
+    qat.calibrate_ranges(quantized, stripped, ids, batch_size=8)
     quantized.compile(keras.optimizers.Adam(1e-3), "categorical_crossentropy")
     quantized.fit(ids, labels, batch_size=8, epochs=1, verbose=0)
     assert prune.measure_sparsity(quantized)[0] == pytest.approx(0.5, abs=0.02)
     (tmp_path / "int8.tflite").write_bytes(convert(quantized, "int8", ids))
     int8 = TFLiteClassifier(tmp_path / "int8.tflite")
-    agreement = np.mean(int8.predict(ids).argmax(-1) == quantized.predict(ids, verbose=0).argmax(-1))
-    assert agreement >= 0.9
+    # An untrained model's probabilities are near ties, so compare values, not argmax.
+    np.testing.assert_allclose(int8.predict(ids), quantized.predict(ids, verbose=0), atol=0.1)
 
 
 @pytest.mark.skipif(not (SHARED_DATA / "sst2").is_dir(), reason="../shared/data/sst2 is not present")

@@ -70,7 +70,11 @@ def calibrate_ranges(quantized, source, examples, batch_size=128):
     if not targets:
         return 0
     names = sorted(targets)
-    probe = keras.Model(source.inputs, [source.get_layer(name).output for name in names])
+    # A fresh copy: the source's layers may also sit in other graphs (the QAT
+    # model shares them), and `layer.output` must come from this one.
+    source_copy = keras.models.clone_model(source)
+    source_copy.set_weights(source.get_weights())
+    probe = keras.Model(source_copy.inputs, [source_copy.get_layer(name).output for name in names])
     lows, highs = [], []
     for start in range(0, len(examples), batch_size):
         outputs = probe.predict(examples[start:start + batch_size], verbose=0)
