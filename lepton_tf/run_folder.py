@@ -12,8 +12,6 @@ from lepton_tf import config as config_lib
 from lepton_tf.errors import RunFolderError
 from lepton_tf.fileio import atomic_path, write_json, write_text
 
-STAGES = ("float", "pruned", "qat")
-
 
 class RunFolder:
     """Paths and read/write helpers for one run folder."""

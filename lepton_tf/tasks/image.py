@@ -117,8 +117,6 @@ class ImageTask:
     def card_data(self):
         return {"skipped_files": [f"{p} ({r})" for p, r in self.data.skipped[:100]]}
 
-    def first_example(self):
-        return self.examples("test", np.arange(1))[0][0]
 
 
 def _lines(names):

@@ -1,7 +1,5 @@
 """Text classification: a tokenizer in the pipeline, the signature and vocab.txt."""
 
-import numpy as np
-
 from lepton_tf.data.text_pipeline import make_text_dataset, token_ids
 from lepton_tf.data.tokenizers import DELIMITER_PATTERN, TOKENIZERS
 from lepton_tf.export.saved_model import TextClassifierModule
@@ -120,6 +118,3 @@ class TextTask:
 
     def card_data(self):
         return {"skipped_rows": [f"{p} ({r})" for p, r in self.data.skipped[:100]]}
-
-    def first_example(self):
-        return self.examples("test", np.arange(1))[0][0]
