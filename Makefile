@@ -15,7 +15,7 @@ TRAIN_SETS := $(if $(DATA),--set data.source=$(DATA)) $(if $(MODEL),--set model.
 OPTIMIZE_SETS := $(if $(QAT_EPOCHS),--set optimize.qat_epochs=$(QAT_EPOCHS)) \
                  $(if $(SPARSITY),--set optimize.sparsity=$(SPARSITY))
 
-.PHONY: install train quantize test test-slow clean
+.PHONY: install train quantize test test-slow notebooks notebooks-sync clean
 
 # MediaPipe Tasks (metadata schema + the client that checks exported files)
 # pins absl-py~=2.3 while tensorflow-model-optimization 0.8.1 pins absl-py~=1.2,
@@ -45,6 +45,14 @@ test: install
 
 test-slow: install
 	$(BIN)/python -m pytest -m slow
+
+# Runs every tutorial top to bottom in quick mode (also part of `make test`).
+notebooks: install
+	$(BIN)/python -m pytest tests/test_notebooks.py
+
+# After editing a notebook's .py (or .ipynb): regenerate its pair, without outputs.
+notebooks-sync: install
+	$(BIN)/jupytext --to ipynb notebooks/*.py
 
 clean:
 	find saved_models -mindepth 1 -maxdepth 1 ! -name README.md -exec rm -rf {} +

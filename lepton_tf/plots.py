@@ -1,11 +1,12 @@
-"""Learning curves as a PNG (matplotlib, no display needed)."""
+"""Learning curves as a PNG.
 
-import matplotlib
+Uses matplotlib's `Figure` directly rather than pyplot, so writing a PNG
+never changes the global backend (notebooks keep their inline plots).
+"""
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.figure import Figure
 
-from lepton_tf.fileio import atomic_path  # noqa: E402
+from lepton_tf.fileio import atomic_path
 
 
 def plot_curves(history, path, title):
@@ -16,7 +17,8 @@ def plot_curves(history, path, title):
       path: the PNG to write (atomically).
       title: figure title.
     """
-    figure, axes = plt.subplots(1, 2, figsize=(10, 4))
+    figure = Figure(figsize=(10, 4))
+    axes = figure.subplots(1, 2)
     for axis, metric, label in ((axes[0], "loss", "cross-entropy loss"), (axes[1], "accuracy", "top-1 accuracy")):
         for prefix, style in (("", "-"), ("val_", "--")):
             values = history.get(prefix + metric)
@@ -31,4 +33,3 @@ def plot_curves(history, path, title):
     figure.tight_layout()
     with atomic_path(path, suffix=".png") as tmp:
         figure.savefig(tmp, format="png", dpi=100)
-    plt.close(figure)
