@@ -50,7 +50,7 @@ class RunFolder:
         return self.file("labels.txt").read_text(encoding="utf-8").splitlines()
 
     def write_labels(self, class_names):
-        write_text(self.file("labels.txt"), "".join(f"{name}\n" for name in class_names))
+        write_text(self.file("labels.txt"), labels_text(class_names))
 
     def read_card(self):
         path = self.file("model_card.json")
@@ -87,6 +87,11 @@ class RunFolder:
             raise RunFolderError(f"{path} not found: run the '{stage}' stage first")
         with load_scope():
             return keras.models.load_model(str(path), compile=False)
+
+
+def labels_text(class_names):
+    """The labels.txt format: one class name a line, in output order."""
+    return "".join(f"{name}\n" for name in class_names)
 
 
 def _deep_merge(target, updates):

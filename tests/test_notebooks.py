@@ -1,6 +1,5 @@
 """The tutorials run top to bottom (quick mode) and stay reviewable in git."""
 
-import os
 from pathlib import Path
 
 import jupytext

@@ -51,8 +51,8 @@ def export(run_dir, overrides=()):
 def _export_tflite(run, config, task, model, fmt):
     """Converts, attaches metadata, writes the file and its metadata.json; returns card fields."""
     log.info("converting to %s TFLite", fmt)
-    calibration = task.calibration_inputs(fmt, sample_indices(task, config, "train")) if fmt == "int8" else None
-    content = convert(task.conversion_model(model, fmt), fmt, calibration, config.export.int8_io)
+    calibration = task.calibration_inputs(sample_indices(task, config, "train")) if fmt == "int8" else None
+    content = convert(task.conversion_model(model), fmt, calibration, config.export.int8_io)
     described, reason = task.tflite_metadata(fmt, run.name, SAVED_MODEL.split("/")[-1], config.export.int8_io)
     if described:
         content = metadata.attach(content, *described)
@@ -81,6 +81,7 @@ def evaluate(run_dir, models=None):
     if not artifacts:
         raise RunFolderError(f"{run.path} has no exported files yet: run `lepton export {run.path}` first")
     examples, labels = task.examples("test")
+    file_inputs = task.tflite_inputs("test")  # the same for every TFLite format
     models = dict(models or {})
     reference = {}
     for relative, entry in artifacts.items():
@@ -93,8 +94,7 @@ def evaluate(run_dir, models=None):
             entry.update(evaluate_saved_model(run.file(relative), task.serving_inputs("test"), labels,
                                               reference[source], config.export.eval_batch_size))
             continue
-        fmt = entry["format"].split("/")[-1]
-        entry.update(evaluate_tflite(run.file(relative), task.tflite_inputs(fmt, "test"), labels, reference[source],
+        entry.update(evaluate_tflite(run.file(relative), file_inputs, labels, reference[source],
                                      config.export.latency_runs, config.export.eval_batch_size))
         if entry.get("metadata") and "mediapipe" not in entry and config.export.mediapipe_examples > 0:
             entry.update(_mediapipe_agreement(run.file(relative), task, reference[source], config))

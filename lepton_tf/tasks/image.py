@@ -6,6 +6,7 @@ from lepton_tf.data.pipeline import Normalization, make_dataset
 from lepton_tf.export.saved_model import ImageClassifierModule
 from lepton_tf.keras import keras, tf
 from lepton_tf.models import build_model
+from lepton_tf.run_folder import labels_text
 
 
 
@@ -50,7 +51,7 @@ class ImageTask:
         chosen = getattr(self.data, split)
         return chosen if indices is None else chosen.take(indices)
 
-    def conversion_model(self, model, fmt):
+    def conversion_model(self, model):
         """The model TFLite files are converted from: normalisation in front, so they take raw pixels.
 
         MediaPipe normalises float inputs with one mean/std for all channels
@@ -63,7 +64,7 @@ class ImageTask:
                                                 variance=np.square(self.normalization.std), name="normalize")(pixels)
         return keras.Model(pixels, model(normalized), name=f"{model.name}_on_pixels")
 
-    def tflite_inputs(self, fmt, split, indices=None):
+    def tflite_inputs(self, split, indices=None):
         """What every TFLite file takes: RGB pixels 0-255 (as float32; quantized files round them)."""
         return self._split(split, indices).images.astype(np.float32)
 
@@ -71,13 +72,13 @@ class ImageTask:
         kind = "uint8" if fmt == "int8" else "float32"
         return f"RGB pixels 0-255 ({kind}); the per-channel normalisation is inside the model"
 
-    def calibration_inputs(self, fmt, indices):
+    def calibration_inputs(self, indices):
         """Representative inputs for int8 conversion from training examples at `indices`.
 
         A black and a white image pin the input range to exactly 0-255, so the
         uint8 input's scale is 1 and zero point 0: raw pixels, as apps feed them.
         """
-        pixels = self.tflite_inputs(fmt, "train", indices)
+        pixels = self.tflite_inputs("train", indices)
         extremes = np.stack([np.zeros_like(pixels[0]), np.full_like(pixels[0], 255.0)])
         return np.concatenate([extremes, pixels])
 
@@ -90,7 +91,7 @@ class ImageTask:
             return None, "int8 (signed) pixel input: MediaPipe feeds uint8"
         description = f"{len(self.class_names)}-class image classifier ({fmt})"
         model_metadata = metadata.image_classifier_metadata(name, description, version, quantized_input=quantized)
-        return (model_metadata, {metadata.LABELS_FILE: _lines(self.class_names)}), None
+        return (model_metadata, {metadata.LABELS_FILE: labels_text(self.class_names).encode("utf-8")}), None
 
     def mediapipe_top1(self, path, count):
         """MediaPipe ImageClassifier's top-1 names on the first `count` test images."""
@@ -117,7 +118,3 @@ class ImageTask:
     def card_data(self):
         return {"skipped_files": [f"{p} ({r})" for p, r in self.data.skipped[:100]]}
 
-
-
-def _lines(names):
-    return "".join(f"{name}\n" for name in names).encode("utf-8")

@@ -4,6 +4,7 @@ from lepton_tf.data.text_pipeline import make_text_dataset, token_ids
 from lepton_tf.data.tokenizers import DELIMITER_PATTERN, TOKENIZERS
 from lepton_tf.export.saved_model import TextClassifierModule
 from lepton_tf.models import build_model
+from lepton_tf.run_folder import labels_text
 
 VOCAB_FILE = "vocab.txt"
 
@@ -49,18 +50,18 @@ class TextTask:
             chosen = chosen.take(indices)
         return token_ids(chosen.texts, self.tokenizer), chosen.labels
 
-    def conversion_model(self, model, fmt):
+    def conversion_model(self, model):
         """Text files are converted from the model itself: they all take token ids."""
         return model
 
-    def tflite_inputs(self, fmt, split, indices=None):
+    def tflite_inputs(self, split, indices=None):
         return self.examples(split, indices)[0]
 
     def tflite_input_description(self, fmt):
         return f"int32 token ids [1, {self.tokenizer.sequence_length}]"
 
-    def calibration_inputs(self, fmt, indices):
-        return self.tflite_inputs(fmt, "train", indices)
+    def calibration_inputs(self, indices):
+        return self.tflite_inputs("train", indices)
 
     def tflite_metadata(self, fmt, name, version, int8_io):
         """MediaPipe TextClassifier metadata (regex tokenizer + labels), or (None, reason)."""
@@ -71,7 +72,7 @@ class TextTask:
                           "BERT-style ids, mask and segment inputs")
         description = f"{len(self.class_names)}-class text classifier ({fmt})"
         model_metadata = metadata.text_classifier_metadata(name, description, version, DELIMITER_PATTERN)
-        files = {metadata.LABELS_FILE: "".join(f"{n}\n" for n in self.class_names).encode("utf-8"),
+        files = {metadata.LABELS_FILE: labels_text(self.class_names).encode("utf-8"),
                  metadata.VOCAB_FILE: self.mobile_vocabulary().encode("utf-8")}
         return (model_metadata, files), None
 
