@@ -64,6 +64,7 @@ def _fit_float(run, config, task):
     if cfg.mixed_precision:
         keras.mixed_precision.set_global_policy("mixed_float16")
     strategy = train_lib.make_strategy(cfg.strategy)
+    keras.utils.set_random_seed(config.data.seed)  # weight initialisation and dropout follow the run's seed
     steps = steps_for(len(task.data.train), config.data.batch_size)
     schedule = make_schedule(cfg.schedule, cfg.learning_rate, steps * cfg.epochs, steps * cfg.warmup_epochs)
     with strategy.scope():
@@ -126,6 +127,7 @@ def quantization_aware_train(run_dir, overrides=()):
 
 
 def _fine_tune(run, config, task, model, stage, epochs, extra_callbacks):
+    keras.utils.set_random_seed(config.data.seed)
     steps = steps_for(len(task.data.train), config.data.batch_size)
     schedule = make_schedule("cosine", config.optimize.learning_rate, steps * epochs, 0)
     optimizer = train_lib.make_optimizer(config.train.optimizer, schedule, config.train.weight_decay,
