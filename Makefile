@@ -2,6 +2,8 @@
 # Variables: DATA (folder or tfds:NAME), NAME (run folder under saved_models/),
 # MODEL, EPOCHS, QAT_EPOCHS, SPARSITY, CONFIG (defaults to configs/$(NAME).yaml
 # when that file exists, else the built-in defaults of lepton_tf/config.py).
+# `make bench`: QUICK=1 (tiny slices, minutes), RUNS=N (median of N runs),
+# BENCH_DATA=cifar10,sst2,trec (which data sets).
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -15,7 +17,7 @@ TRAIN_SETS := $(if $(DATA),--set data.source=$(DATA)) $(if $(MODEL),--set model.
 OPTIMIZE_SETS := $(if $(QAT_EPOCHS),--set optimize.qat_epochs=$(QAT_EPOCHS)) \
                  $(if $(SPARSITY),--set optimize.sparsity=$(SPARSITY))
 
-.PHONY: install train quantize test test-slow notebooks notebooks-sync clean
+.PHONY: install train quantize test test-slow bench notebooks notebooks-sync clean
 
 # MediaPipe Tasks (metadata schema + the client that checks exported files)
 # pins absl-py~=2.3 while tensorflow-model-optimization 0.8.1 pins absl-py~=1.2,
@@ -45,6 +47,11 @@ test: install
 
 test-slow: install
 	$(BIN)/python -m pytest -m slow
+
+# Measures the whole chain on ../shared/data next to the TensorFlow tutorial
+# recipe; writes benchmarks/results/*.json and README's tables.
+bench: install
+	$(BIN)/python -m benchmarks $(if $(QUICK),--quick) $(if $(RUNS),--runs $(RUNS)) $(if $(BENCH_DATA),--data $(BENCH_DATA))
 
 # Runs every tutorial top to bottom in quick mode (also part of `make test`).
 notebooks: install

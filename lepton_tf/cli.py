@@ -91,8 +91,7 @@ def main(argv=None):
     """Entry point of the `lepton` console script and `python -m lepton_tf`."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    for noisy in ("absl", "tensorflow"):  # per-step INFO lines from TF internals
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    quiet_tensorflow_logs()
     try:
         return run_command(args)
     except LeptonError as error:
@@ -102,6 +101,12 @@ def main(argv=None):
     except BaseException:
         _mark_failed(args)
         raise
+
+
+def quiet_tensorflow_logs():
+    """Per-step INFO lines from TF internals drown the stage logs."""
+    for noisy in ("absl", "tensorflow"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def _mark_failed(args):

@@ -1,0 +1,83 @@
+"""`python -m benchmarks` (`make bench`): measure, write `benchmarks/results/*.json`, update README's tables."""
+
+import argparse
+import datetime
+import logging
+import sys
+from pathlib import Path
+
+from lepton_tf import cli
+from lepton_tf.errors import LeptonError
+
+from benchmarks import hardware, quick, report, suite, targets
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--data", default=",".join(suite.DATA_SETS),
+                        help=f"comma-separated data sets (default: all of {', '.join(suite.DATA_SETS)})")
+    parser.add_argument("--runs", type=int, default=1, help="runs a data set; figures are their median (default 1)")
+    parser.add_argument("--quick", action="store_true", help="tiny slices and recipes: checks the code, not the model")
+    parser.add_argument("--work", type=Path, help="where run folders go (default saved_models/bench[_quick])")
+    parser.add_argument("--results", type=Path,
+                        help="where result JSON goes (default benchmarks/results, or WORK/results with --quick)")
+    parser.add_argument("--readme", type=Path,
+                        help="README whose bench section is rewritten (default README.md; none with --quick)")
+    return parser
+
+
+def _settings(parser, args):
+    work = args.work or ROOT / "saved_models" / ("bench_quick" if args.quick else "bench")
+    results = args.results or (work / "results" if args.quick else ROOT / "benchmarks" / "results")
+    readme = args.readme or (None if args.quick else ROOT / "README.md")
+    names = [name.strip() for name in args.data.split(",") if name.strip()]
+    unknown = sorted(set(names) - set(suite.DATA_SETS))
+    if unknown or not names:
+        parser.error(f"unknown data set(s) {unknown or args.data!r}; choose from {', '.join(suite.DATA_SETS)}")
+    if args.runs < 1:
+        parser.error("--runs must be at least 1")
+    return work, results, readme, names
+
+
+def bench(name, work, runs, quick_mode, machine):
+    """Runs data set `name` `runs` times; returns its result (median, spread, records, targets)."""
+    overrides = quick.overrides(name, work) if quick_mode else []
+    records = [suite.run_once(name, work, seed, overrides) for seed in range(runs)]
+    median, spread = report.aggregate(records)
+    return {"data_set": name, "recipe": suite.DATA_SETS[name], "quick": quick_mode, "runs": runs,
+            "date": datetime.date.today().isoformat(), "hardware": machine, "median": median, "spread": spread,
+            "targets": targets.check(name, median["ours"], median["peer"]), "records": records}
+
+
+def _print_targets(result):
+    for target in result["targets"]:
+        verdict = "met" if target["met"] else f"MISSED ({target['gap']})"
+        print(f"{result['data_set']:8} {target['target']}: {target['measured']} — {verdict}")
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    work, results_dir, readme, names = _settings(parser, args)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    cli.quiet_tensorflow_logs()
+    machine = hardware.describe()
+    try:
+        for name in names:
+            result = bench(name, work, args.runs, args.quick, machine)
+            report.write_result(results_dir / f"{name}.json", result)
+            _print_targets(result)
+    except LeptonError as error:
+        print(f"benchmarks: error: {error}", file=sys.stderr)
+        return 2
+    if readme is not None:
+        everything = report.load_results(results_dir, list(suite.DATA_SETS))
+        report.update_readme(readme, report.markdown(everything))
+        print(f"updated {readme} from {len(everything)} result file(s) in {results_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,133 @@
+"""Median and spread over runs, the results JSON, and the README tables built from them."""
+
+import json
+import re
+import statistics
+
+from lepton_tf.fileio import write_text
+
+from benchmarks.hardware import hardware_line
+
+README_START, README_END = "<!-- bench:start -->", "<!-- bench:end -->"
+
+
+def _flatten(record, prefix=()):
+    for key, value in record.items():
+        if isinstance(value, dict):
+            yield from _flatten(value, (*prefix, key))
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            yield (*prefix, key), value
+
+
+def _nest(flat):
+    nested = {}
+    for path, value in flat.items():
+        node = nested
+        for key in path[:-1]:
+            node = node.setdefault(key, {})
+        node[path[-1]] = value
+    return nested
+
+
+def aggregate(records):
+    """Median and spread (max - min) of every number the records share; records are nested dicts."""
+    flat = [dict(_flatten(record)) for record in records]
+    shared = [path for path in flat[0] if all(path in other for other in flat)]
+    median = {path: statistics.median(other[path] for other in flat) for path in shared}
+    spread = {path: max(other[path] for other in flat) - min(other[path] for other in flat) for path in shared}
+    return _nest(median), _nest(spread)
+
+
+def write_result(path, result):
+    """Writes one data set's result JSON atomically."""
+    write_text(path, json.dumps(result, indent=1, sort_keys=False) + "\n")
+
+
+def _pct(value, spread=None):
+    text = f"{100 * value:.2f}%"
+    return f"{text} ±{50 * spread:.2f}" if spread else text
+
+
+def _kb(value):
+    return f"{value / 1000:,.0f} KB"
+
+
+def _ms(value):
+    return f"{value:.3f}"
+
+
+def accuracy_table(results):
+    """Accuracy and size: float → pruned → QAT → int8 file, the 75% frontier and the tutorial recipe."""
+    rows = ["| data set | runs | float | pruned 50% | PQAT | int8 file | int8 / float32 bytes | 75% + int8 file | "
+            "75% int8 gzip / float32 gzip | min agreement | tutorial float | tutorial int8 file | tutorial int8 bytes |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for name, result in results.items():
+        m, s = result["median"]["ours"], result["spread"]["ours"]
+        p = result["median"]["peer"]
+        int8, f32 = m["files"]["tflite/int8.tflite"], m["files"]["tflite/float32.tflite"]
+        agreement = min([e["agreement"] for e in m["files"].values()] + [m["frontier"]["int8"]["agreement"]])
+        rows.append(
+            f"| {name} | {result['runs']} | {_pct(m['float']['accuracy'], s['float']['accuracy'])} "
+            f"| {_pct(m['pruned']['accuracy'])} | {_pct(m['qat']['accuracy'])} "
+            f"| {_pct(int8['accuracy'], s['files']['tflite/int8.tflite']['accuracy'])} "
+            f"| {_kb(int8['bytes'])} / {_kb(f32['bytes'])} ({int8['bytes'] / f32['bytes']:.0%}) "
+            f"| {_pct(m['frontier']['int8']['accuracy'])} "
+            f"| {m['frontier']['int8']['gzip_bytes'] / f32['gzip_bytes']:.1%} | {_pct(agreement)} "
+            f"| {_pct(p['float']['accuracy'])} | {_pct(p['int8']['accuracy'])} | {_kb(p['int8']['bytes'])} |")
+    return "\n".join(rows)
+
+
+def cost_table(results):
+    """Training cost, hardware efficiency, input pipeline and latency."""
+    rows = ["| data set | float training | epochs | train examples/s | params | forward MFLOP/example | "
+            "training FLOP/s (of matmul) | pipeline examples/s | input wait | float32 p50 ms (1 / 2 threads) | "
+            "int8 p50 ms (1 / 2 threads) | tutorial int8 p50 ms | tutorial epochs in the same time |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for name, result in results.items():
+        m, p = result["median"]["ours"], result["median"]["peer"]
+        matmul = result["hardware"]["matmul_flops_per_second"]
+        fl, pipe = m["float"], m["input_pipeline"]
+        int8, f32 = m["files"]["tflite/int8.tflite"], m["files"]["tflite/float32.tflite"]
+        rows.append(
+            f"| {name} | {fl['train_seconds']:.0f} s | {fl['epochs']:.0f} | {fl['step_examples_per_second']:,.0f} "
+            f"| {fl['params']:,.0f} | {fl['forward_flops'] / 1e6:.1f} "
+            f"| {fl['training_flops_per_second'] / 1e9:.0f} GFLOP/s ({fl['training_flops_per_second'] / matmul:.0%}) "
+            f"| {pipe['examples_per_second']:,.0f} | {pipe['input_wait_fraction']:.1%} "
+            f"| {_ms(f32['latency_ms_p50'])} / {_ms(f32['latency_ms_p50_2_threads'])} "
+            f"| {_ms(int8['latency_ms_p50'])} / {_ms(int8['latency_ms_p50_2_threads'])} "
+            f"| {_ms(p['int8']['latency_ms_p50'])} | {p['float']['epochs']:.1f} |")
+    return "\n".join(rows)
+
+
+def targets_table(results):
+    """Every target: measured value, met or missed and by how much."""
+    rows = ["| data set | target | measured | met |", "|---|---|---|---|"]
+    for name, result in results.items():
+        for target in result["targets"]:
+            verdict = "yes" if target["met"] else f"no, {target['gap']}"
+            rows.append(f"| {name} | {target['target']} | {target['measured']} | {verdict} |")
+    return "\n".join(rows)
+
+
+def markdown(results):
+    """The README section: hardware line, run counts, and the three tables."""
+    hardware = {hardware_line(r["hardware"]) for r in results.values()}
+    return "\n\n".join([
+        "Measured on: " + "; ".join(sorted(hardware)) + ". `runs` is the number of runs behind each figure "
+        "(median; ± is half the spread when runs > 1).",
+        accuracy_table(results), cost_table(results), targets_table(results)])
+
+
+def update_readme(readme_path, text):
+    """Replaces the text between the bench markers of the README (atomically)."""
+    content = readme_path.read_text()
+    pattern = re.compile(re.escape(README_START) + ".*?" + re.escape(README_END), re.S)
+    if not pattern.search(content):
+        raise ValueError(f"{readme_path} has no {README_START} … {README_END} section")
+    write_text(readme_path, pattern.sub(lambda _: f"{README_START}\n{text}\n{README_END}", content))
+
+
+def load_results(results_dir, order):
+    """Every result JSON in `results_dir`, in `order` (the README lists all measured data sets)."""
+    found = {path.stem: json.loads(path.read_text()) for path in results_dir.glob("*.json")}
+    return {name: found[name] for name in order if name in found}

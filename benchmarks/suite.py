@@ -1,0 +1,80 @@
+"""One benchmark run of one data set: our chain, its profile and the peer recipe, as one flat record."""
+
+import logging
+import time
+
+from lepton_tf import config as config_lib
+
+from benchmarks import chain, peer
+
+log = logging.getLogger(__name__)
+
+# The data sets `make bench` measures: name → recipe (the same files `make train NAME=...` uses).
+DATA_SETS = {"cifar10": "configs/cifar10.yaml", "sst2": "configs/sst2.yaml", "trec": "configs/trec.yaml"}
+INT8 = "tflite/int8.tflite"
+FLOAT32 = "tflite/float32.tflite"
+
+
+def run_once(name, work_dir, seed, overrides=()):
+    """Measures one data set once: returns the record `report` aggregates over runs."""
+    config = config_lib.load(DATA_SETS[name], [*overrides, f"data.seed={seed}", "train.verbose=2"])
+    run_dir = work_dir / name
+    log.info("benchmark %s (seed %d): training the float model", name, seed)
+    trained = chain.train_float(run_dir, config)
+    task = chain.open_task(run_dir, config)
+    profile = chain.profile_training(task, config)
+    card = chain.quantize(run_dir)
+    frontier = chain.quantize_frontier(run_dir, work_dir / f"{name}_s{int(chain.FRONTIER_SPARSITY * 100)}")
+    log.info("benchmark %s: the tutorial recipe, %.0f s of training", name, trained["stages"]["float"]["train_seconds"])
+    theirs = _peer(task, config, trained["stages"]["float"]["train_seconds"], seed)
+    return {"ours": _ours(card, frontier, profile), "peer": theirs}
+
+
+def _ours(card, frontier, profile):
+    trained = card["stages"]["float"]
+    examples = card["data"]["examples"]["train"]
+    step = profile["step"]
+    training_flops = profile["training_flops_per_example"] * step["examples_per_second"]
+    files = {path: _file_figures(entry) for path, entry in card["artifacts"].items()}
+    return {
+        "float": {"accuracy": trained["accuracy"], "train_seconds": trained["train_seconds"],
+                  "epochs": trained["epochs"], "params": profile["params"], "forward_flops": profile["forward_flops"],
+                  "fit_examples_per_second": trained["epochs"] * examples / trained["train_seconds"],
+                  "step_examples_per_second": step["examples_per_second"], "training_flops_per_second": training_flops},
+        "input_pipeline": {"examples_per_second": profile["pipeline_examples_per_second"],
+                           "input_wait_fraction": step["input_wait_fraction"],
+                           "step_seconds": step["step_seconds"], "compute_step_seconds": step["compute_step_seconds"]},
+        "pruned": {"accuracy": card["stages"]["pruned"]["accuracy"], "sparsity": card["stages"]["pruned"]["sparsity"]},
+        "qat": {"accuracy": card["stages"]["qat"]["accuracy"]},
+        "files": files,
+        "frontier": {"pruned_accuracy": frontier["stages"]["pruned"]["accuracy"],
+                     "sparsity": frontier["stages"]["pruned"]["sparsity"],
+                     "qat_accuracy": frontier["stages"]["qat"]["accuracy"],
+                     "int8": _file_figures(frontier["artifacts"][INT8])},
+    }
+
+
+def _file_figures(entry):
+    figures = {key: entry[key] for key in ("accuracy", "agreement", "bytes", "gzip_bytes") if key in entry}
+    if "latency_ms_p50" in entry:
+        figures.update({"latency_ms_p50": entry["latency_ms_p50"], "latency_ms_p90": entry["latency_ms_p90"],
+                        "latency_ms_p50_2_threads": entry["latency_ms_2_threads"]["p50"],
+                        "latency_ms_p90_2_threads": entry["latency_ms_2_threads"]["p90"]})
+    if "mediapipe_agreement" in entry:
+        figures["mediapipe_agreement"] = entry["mediapipe_agreement"]
+    return figures
+
+
+def _peer(task, config, seconds, seed):
+    start = time.perf_counter()
+    if task.name == "image":
+        inputs, labels = peer.image_inputs(task.data)
+        model = peer.tutorial_cnn(inputs["train"].shape[1:], len(task.class_names))
+        figures = peer.run_peer(model, inputs, labels, seconds, peer.image_augmentation(seed), seed,
+                                config.export.latency_runs)
+    else:
+        inputs, labels, vocabulary_size = peer.text_inputs(task.data)
+        model = peer.tutorial_text_model(vocabulary_size, inputs["train"].shape[1], len(task.class_names))
+        figures = peer.run_peer(model, inputs, labels, seconds, None, seed, config.export.latency_runs)
+    log.info("tutorial recipe done in %.0f s", time.perf_counter() - start)
+    return figures

@@ -1,0 +1,79 @@
+"""`make bench`: the quick benchmark end to end, and the arithmetic behind its tables and targets."""
+
+import json
+import subprocess
+
+import pytest
+
+from benchmarks import report, targets
+from benchmarks.__main__ import main as bench_main
+from benchmarks.report import README_END, README_START
+from conftest import SHARED_DATA
+
+HAS_SHARED_DATA = all((SHARED_DATA / name).is_dir() for name in ("cifar10", "sst2", "trec"))
+
+
+def test_make_bench_passes_quick_runs_and_data_sets():
+    command = subprocess.run(["make", "-n", "bench", "QUICK=1", "RUNS=3", "BENCH_DATA=trec"], capture_output=True,
+                             text=True, check=True).stdout.strip().splitlines()[-1]
+    assert command.split()[1:] == ["-m", "benchmarks", "--quick", "--runs", "3", "--data", "trec"]
+
+
+def test_aggregate_reports_median_and_spread_of_every_shared_number():
+    records = [{"a": {"x": 0.80, "n": 3}, "label": "s"}, {"a": {"x": 0.90, "n": 5}}, {"a": {"x": 0.86, "n": 4}}]
+    median, spread = report.aggregate(records)
+    assert median == {"a": {"x": 0.86, "n": 4}}
+    assert spread["a"]["x"] == pytest.approx(0.10) and spread["a"]["n"] == 2
+
+
+def test_targets_say_met_or_by_how_much_missed():
+    assert targets.at_least("acc", 0.912, 0.90) == {"target": "acc", "measured": "91.20%", "met": True, "gap": ""}
+    missed = targets.at_least("acc", 0.885, 0.90)
+    assert not missed["met"] and missed["gap"] == "missed by 1.50 pts"
+    assert targets.at_most("size", 1_004_510, targets.ONE_MB, show=lambda v: f"{v:,.0f} B")["gap"] == \
+        "missed by 4,510 B"
+
+
+def test_update_readme_replaces_only_the_bench_section(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{README_START}\nold table\n{README_END}\noutro\n")
+    report.update_readme(readme, "new table")
+    assert readme.read_text() == f"intro\n{README_START}\nnew table\n{README_END}\noutro\n"
+    (tmp_path / "other.md").write_text("no markers")
+    with pytest.raises(ValueError, match="bench:start"):
+        report.update_readme(tmp_path / "other.md", "x")
+
+
+def test_unknown_data_set_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as stopped:
+        bench_main(["--data", "cifar100"])
+    assert stopped.value.code == 2 and "unknown data set" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not HAS_SHARED_DATA, reason="../shared/data is not present")
+def test_quick_bench_measures_every_data_set_and_writes_the_tables(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# results\n{README_START}\n{README_END}\n")
+    assert bench_main(["--quick", "--work", str(tmp_path / "work"), "--results", str(tmp_path / "results"),
+                       "--readme", str(readme)]) == 0
+    for name in ("cifar10", "sst2", "trec"):
+        result = json.loads((tmp_path / "results" / f"{name}.json").read_text())
+        ours, peer = result["median"]["ours"], result["median"]["peer"]
+        assert result["runs"] == len(result["records"]) == 1 and result["quick"]
+        assert set(ours["files"]) == {"saved_model/1", "tflite/float32.tflite", "tflite/float16.tflite",
+                                      "tflite/dynamic.tflite", "tflite/int8.tflite"}
+        int8 = ours["files"]["tflite/int8.tflite"]
+        assert 0 < int8["bytes"] < ours["files"]["tflite/float32.tflite"]["bytes"]
+        assert int8["latency_ms_p50"] > 0 and int8["latency_ms_p50_2_threads"] > 0
+        assert ours["frontier"]["sparsity"] > ours["pruned"]["sparsity"] >= 0.45
+        assert ours["float"]["forward_flops"] > 0 and ours["float"]["training_flops_per_second"] > 0
+        assert 0 <= ours["input_pipeline"]["input_wait_fraction"] < 1
+        assert peer["float"]["train_seconds"] > 0 and 0 <= peer["int8"]["accuracy"] <= 1
+        assert all(isinstance(target["met"], bool) for target in result["targets"])
+        assert result["hardware"]["cores"] >= 1 and result["hardware"]["matmul_flops_per_second"] > 0
+    text_peer = json.loads((tmp_path / "results" / "sst2.json").read_text())["records"][0]["peer"]["qat"]
+    assert text_peer["applied"] is False and "int64" in text_peer["error"]  # quantize_model fails on token ids
+    section = readme.read_text()
+    for header in ("| data set | runs | float |", "| data set | float training |", "| data set | target |"):
+        assert header in section
+    assert all(section.count(f"| {name} |") >= 3 for name in ("cifar10", "sst2", "trec")) and "matmul" in section
