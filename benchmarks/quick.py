@@ -14,9 +14,13 @@ OVERRIDES = ["model.width=4", "model.embedding_dim=8", "train.epochs=1", "optimi
              "export.mediapipe_examples=8", "data.batch_size=16"]
 
 
-def image_slice(source, destination):
-    """Symlinks the first files of each class (sorted) of train/ and test/ into `destination`."""
-    for split, count in IMAGES_PER_CLASS.items():
+def image_slice(source, destination, counts=None):
+    """Symlinks the first files of each class (sorted) of train/ and test/ into `destination`.
+
+    Args:
+      counts: files a class for each split ({"train": 12, "test": 6} by default).
+    """
+    for split, count in (counts or IMAGES_PER_CLASS).items():
         for class_dir in sorted((source / split).iterdir()):
             target = destination / split / class_dir.name
             target.mkdir(parents=True, exist_ok=True)

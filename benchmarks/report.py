@@ -58,8 +58,9 @@ def _ms(value):
 
 def accuracy_table(results):
     """Accuracy and size: float → pruned → QAT → int8 file, the 75% frontier and the tutorial recipe."""
-    rows = ["| data set | runs | float | pruned 50% | PQAT | int8 file | int8 / float32 bytes | 75% + int8 file | "
-            "75% int8 gzip / float32 gzip | min agreement | tutorial float | tutorial int8 file | tutorial int8 bytes |",
+    rows = ["| data set | runs | float | pruned 50% | PQAT | int8 file | int8 / float32 bytes | 75% + int8 file "
+            "| 75% int8 gzip / float32 gzip | min agreement | tutorial float | tutorial int8 file "
+            "| tutorial int8 bytes |",
             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, result in results.items():
         m, s = result["median"]["ours"], result["spread"]["ours"]

@@ -1,12 +1,18 @@
 """The `lepton` command: train, prune, quantize, export, evaluate, predict."""
 
 import argparse
+import errno
 import logging
 import sys
 
 from lepton_tf.errors import LeptonError
 
 log = logging.getLogger("lepton")
+
+# Output-storage failures that get one clear message instead of a traceback.
+STORAGE_ERRORS = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is exceeded",
+                  errno.EROFS: "the file system is read-only", errno.EACCES: "permission denied",
+                  errno.EPERM: "operation not permitted"}
 
 
 def build_parser():
@@ -98,6 +104,15 @@ def main(argv=None):
         print(f"lepton: error: {error}", file=sys.stderr)
         _mark_failed(args)
         return 2
+    except OSError as error:
+        if error.errno not in STORAGE_ERRORS:
+            _mark_failed(args)
+            raise
+        where = f" writing {error.filename}" if error.filename else ""
+        print(f"lepton: error: {STORAGE_ERRORS[error.errno]}{where} ({error.strerror}); nothing was left "
+              f"half-written: free space or fix permissions, then run the same command again", file=sys.stderr)
+        _mark_failed(args)
+        return 2
     except BaseException:
         _mark_failed(args)
         raise
@@ -117,5 +132,8 @@ def _mark_failed(args):
     from lepton_tf.run_folder import RunFolder
 
     run = RunFolder(run_dir)
-    if run.file("model_card.json").is_file():
-        run.update_card({"status": "failed"})
+    try:
+        if run.file("model_card.json").is_file():
+            run.update_card({"status": "failed"})
+    except OSError:  # a full or read-only disk cannot take the status either
+        log.warning("could not record status 'failed' in %s", run.file("model_card.json"))

@@ -61,6 +61,7 @@ class DataConfig:
     batch_size: int = 128
     seed: int = 0  # splits, shuffling and augmentation are deterministic given it
     decode_threads: int = 8  # threads that decode image files at load time
+    cache: str = "memory"  # memory | disk: decoded images of image folders memory-mapped under RUN_DIR/cache/
     augment: AugmentConfig = dataclasses.field(default_factory=AugmentConfig)
     text: TextConfig = dataclasses.field(default_factory=TextConfig)
 
@@ -92,7 +93,8 @@ class TrainConfig:
     weight_decay: float = 5e-4  # decoupled; batch-norm and bias variables are excluded
     label_smoothing: float = 0.1
     early_stop_patience: int = 0  # epochs without val_loss improvement; 0 = off
-    strategy: str = "default"  # default | mirrored | multi_worker (reads TF_CONFIG)
+    strategy: str = "default"  # default | mirrored | multi_worker (reads TF_CONFIG); see lepton_tf/distribute.py
+    backup_steps: int = 100  # steps between resume backups (a killed run continues from there); 0 = each epoch
     mixed_precision: bool = False  # mixed_float16 compute; exports stay float32
     jit_compile: bool = False  # XLA
     verbose: int = 1  # Keras progress: 0 silent, 1 progress bar, 2 one line an epoch
@@ -133,6 +135,7 @@ class Config:
 
 CHOICES = {
     "data.task": ("auto", "image", "text"),
+    "data.cache": ("memory", "disk"),
     "data.text.tokenizer": ("regex", "wordpiece"),
     "model.name": ("auto", "resnet", "mobilenet_v2", "average_embedding", "kim_cnn", "transformer"),
     "train.optimizer": ("sgd", "adamw"),

@@ -75,3 +75,18 @@ def write_text(path, text):
 def write_json(path, obj):
     """Writes `obj` as indented JSON to `path` atomically."""
     write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+def remove_stale_temporaries(folder):
+    """Deletes what interrupted atomic writes left under `folder` (`.NAME.*.tmp*` files and folders).
+
+    A killed process cannot clean up after itself; the next stage on the
+    same run folder does. Returns the number of entries removed.
+    """
+    stale = [p for p in Path(folder).rglob(".*") if ".tmp" in p.name or p.name.endswith(".old")]
+    for path in sorted(stale, key=lambda p: len(p.parts), reverse=True):
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        elif path.exists():
+            path.unlink()
+    return len(stale)

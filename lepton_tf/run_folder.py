@@ -5,6 +5,7 @@ Data flows forward only: a stage reads what earlier stages left here
 """
 
 import json
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -32,11 +33,21 @@ class RunFolder:
             raise RunFolderError(
                 f"run folder {self.path} not found; train it first: "
                 f"`make train NAME={self.name}` or `lepton train {self.path}`")
-        if not self.model_path("float").is_file():
-            status = self.read_card().get("status", "unknown")
+        card = self.read_card()
+        if not self.model_path("float").is_file() or "float" not in card.get("stages", {}):
+            status = card.get("status", "unknown")
             raise RunFolderError(
-                f"run folder {self.path} has no finished float model (status: {status}); "
-                f"run `lepton train {self.path}` again to finish or resume it")
+                f"run folder {self.path} has no finished float model (status: {status}, stage: "
+                f"{card.get('stage', 'unknown')}); run `lepton train {self.path}` again to finish or resume it")
+
+    def require_writable(self):
+        """Raises RunFolderError when the run folder cannot be created or written (read-only, not a folder)."""
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=self.path, prefix=".write-check."):
+                pass
+        except OSError as error:
+            raise RunFolderError(f"cannot write to run folder {self.path}: {error.strerror or error}") from None
 
     def read_config(self, overrides=()):
         """The run's config with `--set` overrides applied (not yet saved)."""

@@ -13,10 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
-from lepton_tf import environment
+from lepton_tf import distribute, environment
 from lepton_tf import train as train_lib
 from lepton_tf.data.sources import load_data, resolve_task
 from lepton_tf.errors import RunFolderError
+from lepton_tf.fileio import remove_stale_temporaries
 from lepton_tf.keras import keras
 from lepton_tf.models import resolve_name
 from lepton_tf.optimize import prune as prune_lib
@@ -31,18 +32,26 @@ log = logging.getLogger(__name__)
 
 # Outputs derived from a float model; a fresh training run removes stale ones.
 DERIVED_OUTPUTS = ("keras", "tflite", "saved_model", "checkpoints", "logs", "history.csv", "history_pruned.csv",
-                   "history_qat.csv", "curves.png", "vocab.txt", "model_card.json")
+                   "history_qat.csv", "curves.png", "vocab.txt", "model_card.json", "cache")
 
 
 def train(run_dir, config):
     """Trains the float model: `lepton train` / `make train`.
 
+    Under `train.strategy=multi_worker` every worker runs this; only the
+    chief writes `run_dir` (see `lepton_tf.distribute`).
+
     Returns:
       The model card.
     """
-    run = RunFolder(run_dir)
+    # First: MultiWorkerMirroredStrategy must exist before any other TensorFlow op.
+    strategy = distribute.make_strategy(config.train.strategy)
+    chief = distribute.is_chief(config.train.strategy)
+    run = RunFolder(run_dir if chief else distribute.scratch_dir())
+    run.require_writable()
+    remove_stale_temporaries(run.path)
     config = _with_absolute_source(config)
-    if not has_backup(run, "float"):
+    if not has_backup(RunFolder(run_dir), "float"):
         _clear_derived_outputs(run)
     run.path.mkdir(parents=True, exist_ok=True)
     task = new_task(load_data(config.data, run.path), config)
@@ -50,20 +59,25 @@ def train(run_dir, config):
     run.write_labels(task.class_names)
     task.save_assets(run)
     run.write_card(_base_card(run, config, task))
-    model, seconds = _fit_float(run, config, task)
+    model, seconds = _fit_float(run, config, task, strategy, Path(run_dir))
     run.save_model(model, "float")
     history = train_lib.read_history(run.file("history.csv"))
     plot_curves(history, run.file("curves.png"), f"{run.name}: {model.name} on {config.data.source}")
-    return run.update_card({"status": "done", "model": {"params": model.count_params()}, "stages": {"float": {
+    card = run.update_card({"status": "done", "model": {"params": model.count_params()}, "stages": {"float": {
         "accuracy": keras_accuracy(model, task, config), "epochs": len(history.get("loss", [])),
-        "val_accuracy": _last(history.get("val_accuracy")), "train_seconds": round(seconds, 1)}}})
+        "val_accuracy": _last(history.get("val_accuracy")), "train_seconds": round(seconds, 1),
+        **distribute.describe(strategy, config.train.strategy),
+        "mixed_precision": config.train.mixed_precision, "jit_compile": config.train.jit_compile}}})
+    if not chief:
+        log.info("worker done; only the chief writes %s (this worker's outputs: %s)", run_dir, run.path)
+        distribute.discard_scratch(run.path)
+    return card
 
 
-def _fit_float(run, config, task):
+def _fit_float(run, config, task, strategy, backup_root):
     cfg = config.train
     if cfg.mixed_precision:
         keras.mixed_precision.set_global_policy("mixed_float16")
-    strategy = train_lib.make_strategy(cfg.strategy)
     keras.utils.set_random_seed(config.data.seed)  # weight initialisation and dropout follow the run's seed
     steps = steps_for(len(task.data.train), config.data.batch_size)
     schedule = make_schedule(cfg.schedule, cfg.learning_rate, steps * cfg.epochs, steps * cfg.warmup_epochs)
@@ -71,19 +85,28 @@ def _fit_float(run, config, task):
         model = task.build_model(config)
         optimizer = train_lib.make_optimizer(cfg.optimizer, schedule, cfg.weight_decay, cfg.momentum)
         train_lib.compile_model(model, optimizer, cfg.label_smoothing, cfg.jit_compile)
-    callbacks = train_lib.training_callbacks(run.path, "float", run.file("history.csv"), cfg.early_stop_patience)
-    log.info("training %s (%d parameters) on %d examples, %d classes, %s replica(s)", model.name,
-             model.count_params(), len(task.data.train), len(task.class_names), strategy.num_replicas_in_sync)
+    callbacks = train_lib.training_callbacks(run.path, "float", run.file("history.csv"), cfg.early_stop_patience,
+                                             cfg.backup_steps, backup_root)
+    log.info("training %s (%d parameters) on %d examples, %d classes, %s replica(s), strategy %s", model.name,
+             model.count_params(), len(task.data.train), len(task.class_names), strategy.num_replicas_in_sync,
+             cfg.strategy)
     start = time.perf_counter()
     train_lib.fit(model, task.dataset("train", config, True), _val_dataset(task, config), cfg.epochs, callbacks,
                   cfg.verbose)
     seconds = time.perf_counter() - start
-    if cfg.mixed_precision:
-        keras.mixed_precision.set_global_policy("float32")
-        float_model = task.build_model(config)  # exports stay float32
-        float_model.set_weights(model.get_weights())
-        model = float_model
-    return model, seconds
+    keras.mixed_precision.set_global_policy("float32")
+    return _local_float32_copy(model, task, config), seconds
+
+
+def _local_float32_copy(model, task, config):
+    """The trained weights in a float32 model outside any strategy: what is saved, evaluated and exported.
+
+    Mixed-precision models compute in float16 and distributed ones hold
+    mirrored variables; neither should reach the converter.
+    """
+    copy = task.build_model(config)
+    copy.set_weights(model.get_weights())
+    return copy
 
 
 def prune(run_dir, overrides=()):
@@ -93,8 +116,11 @@ def prune(run_dir, overrides=()):
     steps = steps_for(len(task.data.train), config.data.batch_size) * cfg.prune_epochs
     frequency = max(steps * 2 // 3 // 20, 1)
     end_step = max(steps * 2 // 3 // frequency, 1) * frequency  # full sparsity a third before the end
-    model = prune_lib.prune_model(run.load_model("float"), cfg.sparsity, end_step)
-    seconds = _fine_tune(run, config, task, model, "pruned", cfg.prune_epochs, prune_lib.pruning_callbacks())
+    strategy_name, strategy = _fine_tune_strategy(config)
+    with strategy.scope():
+        model = prune_lib.prune_model(run.load_model("float"), cfg.sparsity, end_step)
+    seconds = _fine_tune(run, config, task, model, strategy, "pruned", cfg.prune_epochs,
+                         prune_lib.pruning_callbacks())
     stripped = prune_lib.strip(model)
     run.save_model(stripped, "pruned")
     overall, per_layer = prune_lib.measure_sparsity(stripped)
@@ -102,7 +128,7 @@ def prune(run_dir, overrides=()):
     return run.update_card({"status": "done", "stages": {"pruned": {
         "accuracy": keras_accuracy(stripped, task, config), "sparsity": round(overall, 4),
         "target_sparsity": cfg.sparsity, "layer_sparsity": per_layer, "epochs": cfg.prune_epochs,
-        "train_seconds": round(seconds, 1)}}})
+        "train_seconds": round(seconds, 1), **distribute.describe(strategy, strategy_name)}}})
 
 
 def quantization_aware_train(run_dir, overrides=()):
@@ -110,11 +136,13 @@ def quantization_aware_train(run_dir, overrides=()):
     run, config, task = open_run(run_dir, overrides, "qat")
     source = "pruned" if run.model_path("pruned").is_file() else "float"
     source_model, folded = fold_batch_norms(run.load_model(source))
-    model = qat_lib.quantize_for_training(source_model, preserve_sparsity=source == "pruned")
+    strategy_name, strategy = _fine_tune_strategy(config)
+    with strategy.scope():
+        model = qat_lib.quantize_for_training(source_model, preserve_sparsity=source == "pruned")
     if not has_backup(run, "qat"):  # a resumed QAT restores its trained ranges instead
         qat_lib.calibrate_ranges(model, source_model, task.examples("train", sample_indices(task, config, "train"))[0],
                                  config.data.batch_size)
-    seconds = _fine_tune(run, config, task, model, "qat", config.optimize.qat_epochs, [])
+    seconds = _fine_tune(run, config, task, model, strategy, "qat", config.optimize.qat_epochs, [])
     run.save_model(model, "qat")
     overall, _ = prune_lib.measure_sparsity(model)
     quantized = qat_lib.quantized_layer_names(model)
@@ -123,20 +151,28 @@ def quantization_aware_train(run_dir, overrides=()):
         "scheme": "Default8BitPrunePreserveQuantizeScheme" if source == "pruned" else "Default8BitQuantizeScheme",
         "sparsity": round(overall, 4), "folded_batch_norms": folded, "quantized_layers": quantized,
         "float_layers": qat_lib.unquantized_layer_names(model), "frozen_layers": qat_lib.frozen_layer_names(model),
-        "epochs": config.optimize.qat_epochs, "train_seconds": round(seconds, 1)}}})
+        "epochs": config.optimize.qat_epochs, "train_seconds": round(seconds, 1),
+        **distribute.describe(strategy, strategy_name)}}})
 
 
-def _fine_tune(run, config, task, model, stage, epochs, extra_callbacks):
+def _fine_tune_strategy(config):
+    name = distribute.fine_tune_strategy_name(config.train.strategy)
+    return name, distribute.make_strategy(name)
+
+
+def _fine_tune(run, config, task, model, strategy, stage, epochs, extra_callbacks):
     keras.utils.set_random_seed(config.data.seed)
     steps = steps_for(len(task.data.train), config.data.batch_size)
     schedule = make_schedule("cosine", config.optimize.learning_rate, steps * epochs, 0)
-    optimizer = train_lib.make_optimizer(config.train.optimizer, schedule, config.train.weight_decay,
-                                         config.train.momentum)
-    train_lib.compile_model(model, optimizer, config.train.label_smoothing)
+    with strategy.scope():
+        optimizer = train_lib.make_optimizer(config.train.optimizer, schedule, config.train.weight_decay,
+                                             config.train.momentum)
+        train_lib.compile_model(model, optimizer, config.train.label_smoothing)
     history_file = run.file(f"history_{stage}.csv")
     if not has_backup(run, stage) and history_file.exists():
         history_file.unlink()  # a fresh (not resumed) fine-tune starts its history anew
-    callbacks = train_lib.training_callbacks(run.path, stage, history_file) + list(extra_callbacks)
+    callbacks = train_lib.training_callbacks(run.path, stage, history_file,
+                                             backup_steps=config.train.backup_steps) + list(extra_callbacks)
     start = time.perf_counter()
     train_lib.fit(model, task.dataset("train", config, True), _val_dataset(task, config), epochs, callbacks,
                   config.train.verbose)
@@ -175,6 +211,8 @@ def open_run(run_dir, overrides, stage):
     """
     run = RunFolder(run_dir)
     run.require()
+    if remove_stale_temporaries(run.path):
+        log.info("removed files an interrupted run left half-written in %s", run.path)
     run.update_card({"status": "running", "stage": stage})
     config = run.read_config(overrides)
     if overrides:

@@ -1,33 +1,17 @@
-"""Keras `fit` driven by the config: optimizer, schedule, loss, callbacks, strategy."""
+"""Keras `fit` driven by the config: optimizer, schedule, loss, callbacks."""
 
 import csv
 import logging
-import os
+from pathlib import Path
 
 from lepton_tf.errors import ConfigError
-from lepton_tf.keras import keras, tf
+from lepton_tf.fileio import atomic_path
+from lepton_tf.keras import keras
 
 log = logging.getLogger(__name__)
 
 # Variables whose names contain these get no weight decay (norm scales/offsets, biases).
 NO_DECAY_NAMES = ["_bn", "bias", "gamma", "beta"]
-
-
-def make_strategy(name):
-    """Returns the `tf.distribute` strategy `train.strategy` names.
-
-    `multi_worker` reads the cluster from the `TF_CONFIG` environment variable.
-
-    Raises:
-      ConfigError: `multi_worker` without `TF_CONFIG`.
-    """
-    if name == "mirrored":
-        return tf.distribute.MirroredStrategy()
-    if name == "multi_worker":
-        if "TF_CONFIG" not in os.environ:
-            raise ConfigError("train.strategy=multi_worker needs the TF_CONFIG environment variable")
-        return tf.distribute.MultiWorkerMirroredStrategy()
-    return tf.distribute.get_strategy()
 
 
 def make_optimizer(name, learning_rate, weight_decay, momentum=0.9):
@@ -52,22 +36,41 @@ def compile_model(model, optimizer, label_smoothing=0.0, jit_compile=False):
         jit_compile=jit_compile)
 
 
-def training_callbacks(run_dir, stage, history_file, early_stop_patience=0):
+class AtomicWeightsCheckpoint(keras.callbacks.Callback):
+    """Saves the weights at every epoch end under a temporary name, then renames it into place.
+
+    Keras' `ModelCheckpoint` writes the final file directly, so a kill during
+    the write would leave a truncated `.h5` that looks complete.
+    """
+
+    def __init__(self, path):
+        super().__init__()
+        self.path = Path(path)
+
+    def on_epoch_end(self, epoch, logs=None):
+        with atomic_path(self.path, suffix=".weights.h5") as tmp:
+            self.model.save_weights(str(tmp))
+
+
+def training_callbacks(run_dir, stage, history_file, early_stop_patience=0, backup_steps=0, backup_root=None):
     """Callbacks every stage uses: resume backup, checkpoint, CSV history, TensorBoard.
 
     Args:
-      run_dir: the run folder.
+      run_dir: the folder this process writes (the run folder, or a worker's scratch folder).
       stage: 'float', 'pruned' or 'qat' — names the backup, checkpoint and log folders.
       history_file: the CSV that gets one row an epoch (appended across resumes).
       early_stop_patience: epochs without val_loss improvement before stopping; 0 = off.
+      backup_steps: back up every this many steps (a killed run resumes mid-epoch); 0 = every epoch end.
+      backup_root: the run folder whose `backup/` every worker shares (default `run_dir`); Keras
+        makes non-chief workers write theirs to a temporary sub-folder it removes.
     """
+    backup = Path(backup_root or run_dir) / "backup" / stage
     callbacks = [
-        # Survives a kill: the next identical command resumes from the last epoch.
-        keras.callbacks.BackupAndRestore(str(run_dir / "backup" / stage)),
-        keras.callbacks.ModelCheckpoint(str(run_dir / "checkpoints" / f"{stage}.weights.h5"),
-                                        save_weights_only=True),
+        # Survives a kill: the next identical command resumes from the last backup.
+        keras.callbacks.BackupAndRestore(str(backup), save_freq=backup_steps or "epoch"),
+        AtomicWeightsCheckpoint(Path(run_dir) / "checkpoints" / f"{stage}.weights.h5"),
         keras.callbacks.CSVLogger(str(history_file), append=True),
-        keras.callbacks.TensorBoard(str(run_dir / "logs" / stage), write_graph=False, profile_batch=0),
+        keras.callbacks.TensorBoard(str(Path(run_dir) / "logs" / stage), write_graph=False, profile_batch=0),
     ]
     if early_stop_patience > 0:
         callbacks.append(keras.callbacks.EarlyStopping(
@@ -83,7 +86,13 @@ def fit(model, train_data, val_data, epochs, callbacks, verbose=1):
 
 
 def read_history(path):
-    """Reads a CSVLogger file into {column: [floats]} (epochs of every resumed attempt)."""
+    """Reads a CSVLogger file into {column: [floats]}, one value an epoch.
+
+    A run killed after an epoch's row was written but before its next backup
+    repeats that epoch when resumed; the last attempt of each epoch counts.
+    """
     with open(path, newline="") as handle:
-        rows = list(csv.DictReader(handle))
+        rows = [row for row in csv.DictReader(handle) if row.get("epoch")]
+    last_attempt = {int(row["epoch"]): row for row in rows}
+    rows = [last_attempt[epoch] for epoch in sorted(last_attempt)]
     return {key: [float(row[key]) for row in rows if row.get(key)] for key in (rows[0] if rows else {})}

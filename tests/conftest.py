@@ -1,6 +1,10 @@
 """Shared fixtures: tiny generated image folders, a tiny config, one trained run."""
 
 import os
+import subprocess
+import sys
+import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +13,8 @@ from PIL import Image
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
 CLASS_COLOURS = {"blue": (20, 40, 220), "green": (30, 200, 40), "red": (220, 30, 30)}
 
 
@@ -43,6 +48,71 @@ TINY_SETTINGS = [
     "optimize.prune_epochs=2", "optimize.qat_epochs=1", "optimize.sparsity=0.5", "optimize.learning_rate=0.002",
     "export.latency_runs=3", "export.representative_examples=16", "export.eval_batch_size=16",
 ]
+
+
+def as_sets(settings):
+    """['a=1', 'b=2'] → ['--set', 'a=1', '--set', 'b=2']."""
+    return [arg for setting in settings for arg in ("--set", setting)]
+
+
+def start_python(*args, env=None):
+    """Starts `python ARGS` with this checkout importable.
+
+    Its stdout and stderr go to a file (`output_of` reads it): a pipe nobody
+    reads while the test polls could fill up and stall the process.
+    """
+    environment = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
+    log = tempfile.NamedTemporaryFile("w+", prefix="lepton-process-", suffix=".log", delete=False)
+    process = subprocess.Popen([sys.executable, *map(str, args)], cwd=REPO, env=environment,
+                               stdout=log, stderr=subprocess.STDOUT, text=True)
+    process.log_path = Path(log.name)
+    log.close()
+    return process
+
+
+def output_of(process, tail=4000):
+    """The end of what a `start_python` process printed."""
+    return process.log_path.read_text(errors="replace")[-tail:]
+
+
+def wait_for(process, timeout):
+    """Waits for a `start_python` process; kills it if it runs past `timeout`. Returns its output."""
+    try:
+        process.wait(timeout=timeout)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    return output_of(process)
+
+
+def start_lepton(*args, env=None):
+    """Starts `python -m lepton_tf ARGS` as a real process of this checkout."""
+    return start_python("-m", "lepton_tf", *args, env=env)
+
+
+def kill_when(process, condition, timeout=180, interval=0.02):
+    """SIGKILLs `process` as soon as `condition()` holds; fails if it ends or times out first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            process.kill()
+            process.wait()
+            return
+        if process.poll() is not None:
+            raise AssertionError(f"process ended (rc {process.returncode}) before it could be killed:\n"
+                                 f"{output_of(process)}")
+        time.sleep(interval)
+    process.kill()
+    process.wait()
+    raise AssertionError("the kill condition never held")
+
+
+def link_subset(source, destination, train_per_class=30, test_per_class=10):
+    """Symlinks the first N files a class (sorted) of a train/test image folder; nothing is copied."""
+    from benchmarks.quick import image_slice
+
+    return image_slice(source, destination, {"train": train_per_class, "test": test_per_class})
 
 
 def tiny_config(source, *extra):

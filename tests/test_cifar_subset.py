@@ -4,26 +4,15 @@ import json
 
 import pytest
 
-from conftest import SHARED_DATA, TINY_SETTINGS
+from conftest import SHARED_DATA, TINY_SETTINGS, link_subset
 from lepton_tf.cli import main
 
 CIFAR = SHARED_DATA / "cifar10"
 pytestmark = pytest.mark.skipif(not CIFAR.is_dir(), reason="../shared/data/cifar10 is not present")
 
 
-def link_subset(destination, train_per_class=30, test_per_class=10):
-    """Symlinks the first N files a class (sorted) into a train/test folder; nothing is copied."""
-    for split, count in (("train", train_per_class), ("test", test_per_class)):
-        for class_dir in sorted((CIFAR / split).iterdir()):
-            target = destination / split / class_dir.name
-            target.mkdir(parents=True)
-            for image in sorted(class_dir.iterdir())[:count]:
-                (target / image.name).symlink_to(image)
-    return destination
-
-
 def test_cifar_subset_trains_quantizes_and_exports(tmp_path):
-    data = link_subset(tmp_path / "cifar_subset")
+    data = link_subset(CIFAR, tmp_path / "cifar_subset")
     run_dir = tmp_path / "cifar"
     sets = [arg for s in TINY_SETTINGS + ["data.image_size=32", "train.epochs=2"] for arg in ("--set", s)]
     assert main(["train", str(run_dir), "--set", f"data.source={data}", *sets]) == 0

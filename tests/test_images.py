@@ -1,4 +1,6 @@
+import json
 import logging
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -97,3 +99,46 @@ def test_unusable_folders_stop_with_one_clear_message(tmp_path, breakage, messag
         make_image_folder(root / "test", per_class=1, classes={"purple": (100, 0, 100)})
     with pytest.raises(DataError, match=message):
         load_image_folder(root, data_config(root))
+
+
+def test_disk_cache_memory_maps_the_same_images_and_feeds_the_same_batches(tmp_path):
+    from lepton_tf.data.pipeline import Normalization, make_dataset
+
+    folder = make_image_folder(tmp_path / "data", per_class=10)
+    (folder / "red" / "broken.png").write_text("not an image")  # skipped images must not shift the rest
+    in_memory = load_image_folder(folder, data_config(folder))
+    on_disk = load_image_folder(folder, data_config(folder, "data.cache=disk"), tmp_path / "cache")
+    for split in ("train", "val", "test"):
+        memory_split, disk_split = getattr(in_memory, split), getattr(on_disk, split)
+        assert isinstance(disk_split.images, np.memmap) and not isinstance(memory_split.images, np.memmap)
+        assert Path(disk_split.images.filename).parent == tmp_path / "cache"
+        np.testing.assert_array_equal(disk_split.images, memory_split.images)
+        assert disk_split.paths == memory_split.paths
+    assert len(on_disk.skipped) == len(in_memory.skipped) == 1
+    normalization = Normalization.from_images(in_memory.train.images)
+    assert Normalization.from_images(on_disk.train.images) == normalization
+    config = data_config(folder, "data.augment.cutout=3")
+    for training in (True, False):
+        batches = [list(make_dataset(data.train, 3, normalization, 8, 0, config.augment if training else None))
+                   for data in (in_memory, on_disk)]
+        for (memory_x, memory_y), (disk_x, disk_y) in zip(*batches):
+            np.testing.assert_array_equal(memory_x, disk_x)
+            np.testing.assert_array_equal(memory_y, disk_y)
+
+
+def test_unknown_cache_kind_is_a_config_error(tmp_path):
+    from lepton_tf.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="data.cache"):
+        data_config(tmp_path, "data.cache=ssd")
+
+
+def test_a_run_trains_from_the_disk_cache(tmp_path, image_folder):
+    from conftest import TINY_SETTINGS, as_sets
+    from lepton_tf.cli import main
+
+    run_dir = tmp_path / "run"
+    settings = [f"data.source={image_folder}", *TINY_SETTINGS, "data.cache=disk", "train.epochs=2"]
+    assert main(["train", str(run_dir), *as_sets(settings)]) == 0
+    assert sorted(p.name for p in (run_dir / "cache" / "images").glob("train*.npy"))  # memory-mapped splits
+    assert json.loads((run_dir / "model_card.json").read_text())["status"] == "done"

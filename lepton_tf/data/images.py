@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from lepton_tf.data import disk_cache
 from lepton_tf.data.splits import ImageData, ImageSplit, fill_missing_splits, report_skipped
 from lepton_tf.errors import DataError
 
@@ -20,12 +21,13 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
 VAL_FOLDER_NAMES = ("val", "validation", "valid", "dev")
 
 
-def load_image_folder(folder, config):
+def load_image_folder(folder, config, cache_dir=None):
     """Loads an image folder into train/val/test splits.
 
     Args:
       folder: path of the data set folder.
-      config: a `DataConfig` (image_size, fractions, seed, decode_threads).
+      config: a `DataConfig` (image_size, fractions, seed, decode_threads, cache).
+      cache_dir: where `data.cache: disk` puts the memory-mapped images (required for it).
 
     Returns:
       An `ImageData`.
@@ -43,7 +45,10 @@ def load_image_folder(folder, config):
     for name, per_class in files.items():
         _check_same_classes(class_names, sorted(per_class), layout["train"], layout[name])
     skipped = []
-    splits = {name: _decode_split(per_class, class_names, config, skipped) for name, per_class in files.items()}
+    on_disk = config.cache == "disk"
+    splits = {name: _decode_split(per_class, class_names, config, skipped,
+                                  Path(cache_dir) / f"{name}.npy" if on_disk else None)
+              for name, per_class in files.items()}
     report_skipped(skipped, "unreadable or non-image files")
     _check_every_class_readable(splits["train"], class_names, layout["train"])
     return ImageData(class_names, *fill_missing_splits(splits, config), skipped)
@@ -103,23 +108,30 @@ def _check_same_classes(expected, found, train_dir, other_dir):
         f"missing in {other_dir.name}: {missing or 'none'}; only in {other_dir.name}: {extra or 'none'}")
 
 
-def _decode_split(per_class, class_names, config, skipped):
+def _decode_split(per_class, class_names, config, skipped, cache_file=None):
+    """Decodes and resizes a split a chunk at a time, into memory or into `cache_file` (memory-mapped)."""
     paths, labels = [], []
     for label, name in enumerate(class_names):
         images, others = per_class[name]
         skipped.extend((str(p), "not an image file extension") for p in others)
         paths.extend(images)
         labels.extend([label] * len(images))
-    with concurrent.futures.ThreadPoolExecutor(max(1, config.decode_threads)) as pool:
-        decoded = list(pool.map(_try_decode, paths))
+    shape = (len(paths), config.image_size, config.image_size, 3)
+    array = disk_cache.create(cache_file, shape) if cache_file else np.zeros(shape, np.uint8)
     keep = []
-    for index, (image, error) in enumerate(decoded):
-        if error:
-            skipped.append((str(paths[index]), error))
-        else:
-            keep.append(index)
-    images = [resize_uint8(decoded[i][0], config.image_size) for i in keep]
-    array = np.stack(images) if images else np.zeros((0, config.image_size, config.image_size, 3), np.uint8)
+    with concurrent.futures.ThreadPoolExecutor(max(1, config.decode_threads)) as pool:
+        for start in range(0, len(paths), disk_cache.CHUNK):
+            decoded = pool.map(_try_decode, paths[start:start + disk_cache.CHUNK])
+            for index, (image, error) in enumerate(decoded, start=start):
+                if error:
+                    skipped.append((str(paths[index]), error))
+                    continue
+                array[index] = resize_uint8(image, config.image_size)
+                keep.append(index)
+    if cache_file:
+        array = disk_cache.publish(array, cache_file)
+    if len(keep) < len(paths):
+        array = disk_cache.gather(array, keep)
     return ImageSplit(array, np.array([labels[i] for i in keep], np.int32), [str(paths[i]) for i in keep])
 
 

@@ -35,7 +35,8 @@ def load_data(config, run_dir):
 
     Args:
       config: a `DataConfig`.
-      run_dir: the run folder; the built-in digits are written under `run_dir/data/`.
+      run_dir: the run folder; the built-in digits are written under `run_dir/data/`, and
+        `cache: disk` keeps decoded images under `run_dir/cache/images/`.
 
     Returns:
       An `ImageData` or a `TextData`.
@@ -59,4 +60,4 @@ def load_data(config, run_dir):
         if not is_text_folder(source):
             raise ConfigError(f"data.task is 'text' but {source} has no train.tsv or train.csv")
         return load_text_folder(source, config)
-    return load_image_folder(source, config)
+    return load_image_folder(source, config, Path(run_dir) / "cache" / "images")

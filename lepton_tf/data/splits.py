@@ -5,6 +5,8 @@ import logging
 
 import numpy as np
 
+from lepton_tf.data import disk_cache
+
 log = logging.getLogger(__name__)
 MAX_NAMED_SKIPS = 20  # places listed in the log; the rest are counted
 
@@ -29,7 +31,8 @@ class ImageSplit:
     def take(self, indices):
         """Returns a new split holding the examples at `indices`."""
         indices = np.asarray(indices, dtype=np.int64)
-        return ImageSplit(self.images[indices], self.labels[indices], [self.paths[i] for i in indices])
+        return ImageSplit(disk_cache.gather(self.images, indices), self.labels[indices],
+                          [self.paths[i] for i in indices])
 
 
 @dataclasses.dataclass

@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from lepton_tf.data.pipeline import finish
 from lepton_tf.data.text_augment import augment_ids
 from lepton_tf.data.tokenizers import pad_ids
 from lepton_tf.keras import tf
@@ -34,7 +35,7 @@ def make_text_dataset(split, tokenizer, num_classes, batch_size, seed=0, config=
     length = tokenizer.sequence_length
     if config is None:
         dataset = tf.data.Dataset.from_tensor_slices((token_ids(split.texts, tokenizer), split.labels))
-        return dataset.batch(batch_size).map(lambda x, y: (x, one_hot(y)), num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
+        return finish(dataset.batch(batch_size).map(lambda x, y: (x, one_hot(y)), num_parallel_calls=AUTOTUNE))
     dataset = tf.data.Dataset.from_tensor_slices((token_ids(split.texts, tokenizer, ragged=True), split.labels))
     dataset = dataset.shuffle(len(split), seed=seed, reshuffle_each_iteration=True)
     seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
@@ -56,4 +57,4 @@ def make_text_dataset(split, tokenizer, num_classes, batch_size, seed=0, config=
             padded_shapes=([length], [num_classes]), drop_remainder=drop)
     else:
         dataset = dataset.padded_batch(batch_size, padded_shapes=([length], [num_classes]), drop_remainder=drop)
-    return dataset.prefetch(AUTOTUNE)
+    return finish(dataset)
