@@ -23,6 +23,8 @@ def build_parser():
     parser.add_argument("--work", type=Path, help="where run folders go (default saved_models/bench[_quick])")
     parser.add_argument("--results", type=Path,
                         help="where result JSON goes (default benchmarks/results, or WORK/results with --quick)")
+    parser.add_argument("--report-only", action="store_true",
+                        help="measure nothing: rewrite the README tables from the result files")
     parser.add_argument("--readme", type=Path,
                         help="README whose bench section is rewritten (default README.md; none with --quick)")
     return parser
@@ -57,21 +59,30 @@ def _print_targets(result):
         print(f"{result['data_set']:8} {target['target']}: {target['measured']} — {verdict}")
 
 
+def _measure(names, work, results_dir, runs, quick_mode):
+    """Benchmarks each data set, writes its JSON and prints its targets; returns the exit code."""
+    machine = hardware.describe()
+    try:
+        for name in names:
+            result = bench(name, work, runs, quick_mode, machine)
+            report.write_result(results_dir / f"{name}.json", result)
+            _print_targets(result)
+    except LeptonError as error:
+        print(f"benchmarks: error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     work, results_dir, readme, names = _settings(parser, args)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     cli.quiet_tensorflow_logs()
-    machine = hardware.describe()
-    try:
-        for name in names:
-            result = bench(name, work, args.runs, args.quick, machine)
-            report.write_result(results_dir / f"{name}.json", result)
-            _print_targets(result)
-    except LeptonError as error:
-        print(f"benchmarks: error: {error}", file=sys.stderr)
-        return 2
+    if not args.report_only:
+        code = _measure(names, work, results_dir, args.runs, args.quick)
+        if code:
+            return code
     if readme is not None:
         everything = report.load_results(results_dir, list(suite.DATA_SETS))
         report.update_readme(readme, report.markdown(everything))

@@ -31,7 +31,6 @@ def describe(matmul_size=2048):
 
 
 def hardware_line(hardware):
-    """One line for the README: 'AMD EPYC …, 2 cores, TF 2.21.0, no GPU, matmul 150 GFLOP/s'."""
+    """One line for the README: 'AMD EPYC, 2 cores, TensorFlow 2.21.0, no GPU'."""
     gpus = ", ".join(hardware["gpus"]) or "no GPU"
-    return (f"{hardware['cpu']}, {hardware['cores']} cores, TensorFlow {hardware['tensorflow']}, {gpus}, "
-            f"float32 matmul {hardware['matmul_flops_per_second'] / 1e9:.0f} GFLOP/s")
+    return f"{hardware['cpu']}, {hardware['cores']} cores, TensorFlow {hardware['tensorflow']}, {gpus}"

@@ -52,8 +52,16 @@ def _kb(value):
     return f"{value / 1000:,.0f} KB"
 
 
-def _ms(value):
-    return f"{value:.3f}"
+def _us(milliseconds):
+    return f"{1000 * milliseconds:,.1f}"
+
+
+def _si(value, unit):
+    """1.9e8 → '190.7 M' + unit: three significant figures with a k/M/G prefix."""
+    for prefix, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(value) >= scale:
+            return f"{value / scale:.3g} {prefix}{unit}"
+    return f"{value:.3g} {unit}"
 
 
 def accuracy_table(results):
@@ -80,9 +88,10 @@ def accuracy_table(results):
 
 def cost_table(results):
     """Training cost, hardware efficiency, input pipeline and latency."""
-    rows = ["| data set | float training | epochs | train examples/s | params | forward MFLOP/example | "
-            "training FLOP/s (of matmul) | pipeline examples/s | input wait | float32 p50 ms (1 / 2 threads) | "
-            "int8 p50 ms (1 / 2 threads) | tutorial int8 p50 ms | tutorial epochs in the same time |",
+    rows = ["| data set | float training | epochs | train examples/s | params | forward FLOPs/example "
+            "| training FLOP/s (share of matmul) | pipeline examples/s | input wait "
+            "| float32 p50 µs (1 / 2 threads) | int8 p50 µs (1 / 2 threads) | tutorial int8 p50 µs "
+            "| tutorial epochs in the same time |",
             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, result in results.items():
         m, p = result["median"]["ours"], result["median"]["peer"]
@@ -91,12 +100,12 @@ def cost_table(results):
         int8, f32 = m["files"]["tflite/int8.tflite"], m["files"]["tflite/float32.tflite"]
         rows.append(
             f"| {name} | {fl['train_seconds']:.0f} s | {fl['epochs']:.0f} | {fl['step_examples_per_second']:,.0f} "
-            f"| {fl['params']:,.0f} | {fl['forward_flops'] / 1e6:.1f} "
-            f"| {fl['training_flops_per_second'] / 1e9:.0f} GFLOP/s ({fl['training_flops_per_second'] / matmul:.0%}) "
-            f"| {pipe['examples_per_second']:,.0f} | {pipe['input_wait_fraction']:.1%} "
-            f"| {_ms(f32['latency_ms_p50'])} / {_ms(f32['latency_ms_p50_2_threads'])} "
-            f"| {_ms(int8['latency_ms_p50'])} / {_ms(int8['latency_ms_p50_2_threads'])} "
-            f"| {_ms(p['int8']['latency_ms_p50'])} | {p['float']['epochs']:.1f} |")
+            f"| {fl['params']:,.0f} | {_si(fl['forward_flops'], 'FLOP')} "
+            f"| {_si(fl['training_flops_per_second'], 'FLOP/s')} ({fl['training_flops_per_second'] / matmul:.0%} "
+            f"of {_si(matmul, 'FLOP/s')}) | {pipe['examples_per_second']:,.0f} | {pipe['input_wait_fraction']:.1%} "
+            f"| {_us(f32['latency_ms_p50'])} / {_us(f32['latency_ms_p50_2_threads'])} "
+            f"| {_us(int8['latency_ms_p50'])} / {_us(int8['latency_ms_p50_2_threads'])} "
+            f"| {_us(p['int8']['latency_ms_p50'])} | {p['float']['epochs']:.1f} |")
     return "\n".join(rows)
 
 

@@ -41,9 +41,14 @@ def test_config_errors_exit_2(tmp_path, capsys):
 def test_unfinished_run_cannot_be_quantized(tmp_path, capsys):
     run_dir = tmp_path / "run"
     run_dir.mkdir()
-    (run_dir / "model_card.json").write_text('{"status": "running"}')
+    (run_dir / "model_card.json").write_text('{"status": "running", "stage": "float"}')
     assert main(["quantize", str(run_dir)]) == 2
-    assert "no finished float model (status: running)" in capsys.readouterr().err
+    assert "no finished float model (status: running, stage: float)" in capsys.readouterr().err
+    (run_dir / "keras").mkdir()
+    (run_dir / "keras" / "float.h5").write_bytes(b"saved, but the stage never recorded its end")
+    (run_dir / "model_card.json").write_text('{"status": "failed", "stage": "float"}')
+    assert main(["quantize", str(run_dir)]) == 2
+    assert "no finished float model (status: failed, stage: float)" in capsys.readouterr().err
 
 
 def test_predict_prints_top_classes_for_every_export(quantized_run, tmp_path, capsys):
