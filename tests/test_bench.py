@@ -14,8 +14,9 @@ HAS_SHARED_DATA = all((SHARED_DATA / name).is_dir() for name in ("cifar10", "sst
 
 
 def test_make_bench_passes_quick_runs_and_data_sets():
-    command = subprocess.run(["make", "-n", "bench", "QUICK=1", "RUNS=3", "BENCH_DATA=trec"], capture_output=True,
-                             text=True, check=True).stdout.strip().splitlines()[-1]
+    printed = subprocess.run(["make", "--dry-run", "--no-print-directory", "bench", "QUICK=1", "RUNS=3",
+                              "BENCH_DATA=trec"], capture_output=True, text=True, check=True).stdout
+    command = next(line for line in printed.splitlines() if "-m benchmarks" in line)
     assert command.split()[1:] == ["-m", "benchmarks", "--quick", "--runs", "3", "--data", "trec"]
 
 
