@@ -41,8 +41,9 @@ def profile_training(task, config):
     train_lib.compile_model(model, optimizer, cfg.label_smoothing, cfg.jit_compile)
     dataset = task.dataset("train", config, True)
     step = throughput.training_step_profile(model, dataset, config.data.batch_size)
-    return {"params": model.count_params(), "forward_flops": flops.forward_flops(model),
-            "training_flops_per_example": flops.training_flops_per_example(model),
+    forward = flops.forward_flops(model)
+    return {"params": model.count_params(), "forward_flops": forward,
+            "training_flops_per_example": flops.TRAINING_FLOPS_PER_FORWARD_FLOP * forward,
             "pipeline_examples_per_second": throughput.pipeline_examples_per_second(dataset), "step": step}
 
 

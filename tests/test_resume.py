@@ -1,4 +1,4 @@
-"""Through failures: `kill -9` mid-stage then the same command, an interrupted export, a full or read-only disk."""
+"""Through failures: `kill -9` then the same command, an interrupted export, a full disk, an unwritable folder."""
 
 import errno
 import json
