@@ -1,7 +1,8 @@
 # lepton_tf: `make train`, `make quantize`, `make test` on a fresh machine.
 # Variables: DATA (folder or tfds:NAME), NAME (run folder under saved_models/),
-# MODEL, EPOCHS, QAT_EPOCHS, SPARSITY, CONFIG (defaults to configs/$(NAME).yaml
-# when that file exists, else the built-in defaults of lepton_tf/config.py).
+# MODEL, EPOCHS, QAT_EPOCHS, SPARSITY, CONFIG (defaults to the recipe named like
+# the DATA folder, e.g. configs/cifar10.yaml for DATA=../shared/data/cifar10,
+# else configs/$(NAME).yaml when that file exists, else the built-in defaults).
 # `make bench`: QUICK=1 (tiny slices, minutes), RUNS=N (median of N runs),
 # BENCH_DATA=cifar10,sst2,trec (which data sets).
 
@@ -10,7 +11,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 NAME ?= default
 RUN_DIR := saved_models/$(NAME)
-CONFIG ?= $(wildcard configs/$(NAME).yaml)
+DATA_RECIPE := $(if $(DATA),$(wildcard configs/$(notdir $(patsubst %/,%,$(DATA))).yaml))
+CONFIG ?= $(or $(DATA_RECIPE),$(wildcard configs/$(NAME).yaml))
 
 TRAIN_SETS := $(if $(DATA),--set data.source=$(DATA)) $(if $(MODEL),--set model.name=$(MODEL)) \
               $(if $(EPOCHS),--set train.epochs=$(EPOCHS))

@@ -20,6 +20,16 @@ def test_make_bench_passes_quick_runs_and_data_sets():
     assert command.split()[1:] == ["-m", "benchmarks", "--quick", "--runs", "3", "--data", "trec"]
 
 
+@pytest.mark.parametrize("data, recipe", [("../shared/data/cifar10", "configs/cifar10.yaml"),
+                                          ("../shared/data/trec/", "configs/trec.yaml"),
+                                          ("tfds:mnist", "configs/default.yaml")])
+def test_make_train_picks_the_recipe_named_like_the_data(data, recipe):
+    printed = subprocess.run(["make", "--dry-run", "--no-print-directory", "train", f"DATA={data}"],
+                             capture_output=True, text=True, check=True).stdout
+    command = next(line for line in printed.splitlines() if "lepton train" in line)
+    assert f"--config {recipe}" in command and f"data.source={data}" in command
+
+
 def test_aggregate_reports_median_and_spread_of_every_shared_number():
     records = [{"a": {"x": 0.80, "n": 3}, "label": "s"}, {"a": {"x": 0.90, "n": 5}}, {"a": {"x": 0.86, "n": 4}}]
     median, spread = report.aggregate(records)
