@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lepton_tf.evaluate import TFLiteClassifier, file_sizes, measure_latency
+from lepton_tf.evaluate import evaluate_tflite
 from lepton_tf.keras import keras, tf, tfmot
 
 log = logging.getLogger(__name__)
@@ -138,15 +138,12 @@ def _convert(model):
 
 
 def _measure_file(content, keras_model, inputs, labels, latency_runs):
+    """The same measurements as our files get (`evaluate_tflite`): accuracy, agreement, bytes, latency."""
+    keras_top1 = np.argmax(keras_model.predict(inputs, batch_size=256, verbose=0), -1)
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "peer_int8.tflite"
         path.write_bytes(content)
-        file_top1 = np.argmax(TFLiteClassifier(path).predict(inputs), -1)
-        keras_top1 = np.argmax(keras_model.predict(inputs, batch_size=256, verbose=0), -1)
-        raw, packed = file_sizes(path)
-        latency = measure_latency(path, inputs[0], num_threads=1, runs=latency_runs)
-    return {"accuracy": float(np.mean(file_top1 == labels)), "agreement": float(np.mean(file_top1 == keras_top1)),
-            "bytes": raw, "gzip_bytes": packed, "latency_ms_p50": latency["p50"], "latency_ms_p90": latency["p90"]}
+        return evaluate_tflite(path, inputs, labels, keras_top1, latency_runs)
 
 
 def image_augmentation(seed):

@@ -7,6 +7,7 @@ import statistics
 from lepton_tf.fileio import write_text
 
 from benchmarks.hardware import hardware_line
+from benchmarks.targets import int8_and_float32, min_agreement
 
 README_START, README_END = "<!-- bench:start -->", "<!-- bench:end -->"
 
@@ -64,59 +65,63 @@ def _si(value, unit):
     return f"{value:.3g} {unit}"
 
 
+def _table(columns, rows):
+    """A Markdown table: the header, its separator, then one line a row of cells."""
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
+
+
+ACCURACY_COLUMNS = ["data set", "runs", "float", "pruned 50%", "PQAT", "int8 file", "int8 / float32 bytes",
+                    "75% + int8 file", "75% int8 gzip / float32 gzip", "min agreement", "tutorial float",
+                    "tutorial int8 file", "tutorial int8 bytes"]
+COST_COLUMNS = ["data set", "float training", "epochs", "train examples/s", "params", "forward FLOPs/example",
+                "training FLOP/s (share of matmul)", "pipeline examples/s", "input wait",
+                "float32 p50 µs (1 / 2 threads)", "int8 p50 µs (1 / 2 threads)", "tutorial int8 p50 µs",
+                "tutorial epochs in the same time"]
+
+
 def accuracy_table(results):
     """Accuracy and size: float → pruned → QAT → int8 file, the 75% frontier and the tutorial recipe."""
-    rows = ["| data set | runs | float | pruned 50% | PQAT | int8 file | int8 / float32 bytes | 75% + int8 file "
-            "| 75% int8 gzip / float32 gzip | min agreement | tutorial float | tutorial int8 file "
-            "| tutorial int8 bytes |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    rows = []
     for name, result in results.items():
-        m, s = result["median"]["ours"], result["spread"]["ours"]
-        p = result["median"]["peer"]
-        int8, f32 = m["files"]["tflite/int8.tflite"], m["files"]["tflite/float32.tflite"]
-        agreement = min([e["agreement"] for e in m["files"].values()] + [m["frontier"]["int8"]["agreement"]])
-        rows.append(
-            f"| {name} | {result['runs']} | {_pct(m['float']['accuracy'], s['float']['accuracy'])} "
-            f"| {_pct(m['pruned']['accuracy'])} | {_pct(m['qat']['accuracy'])} "
-            f"| {_pct(int8['accuracy'], s['files']['tflite/int8.tflite']['accuracy'])} "
-            f"| {_kb(int8['bytes'])} / {_kb(f32['bytes'])} ({int8['bytes'] / f32['bytes']:.0%}) "
-            f"| {_pct(m['frontier']['int8']['accuracy'])} "
-            f"| {m['frontier']['int8']['gzip_bytes'] / f32['gzip_bytes']:.1%} | {_pct(agreement)} "
-            f"| {_pct(p['float']['accuracy'])} | {_pct(p['int8']['accuracy'])} | {_kb(p['int8']['bytes'])} |")
-    return "\n".join(rows)
+        m, s, p = result["median"]["ours"], result["spread"]["ours"], result["median"]["peer"]
+        int8, f32 = int8_and_float32(m)
+        rows.append([
+            name, str(result["runs"]), _pct(m["float"]["accuracy"], s["float"]["accuracy"]),
+            _pct(m["pruned"]["accuracy"]), _pct(m["qat"]["accuracy"]),
+            _pct(int8["accuracy"], s["files"]["tflite/int8.tflite"]["accuracy"]),
+            f"{_kb(int8['bytes'])} / {_kb(f32['bytes'])} ({int8['bytes'] / f32['bytes']:.0%})",
+            _pct(m["frontier"]["int8"]["accuracy"]), f"{m['frontier']['int8']['gzip_bytes'] / f32['gzip_bytes']:.1%}",
+            _pct(min_agreement(m)), _pct(p["float"]["accuracy"]), _pct(p["int8"]["accuracy"]),
+            _kb(p["int8"]["bytes"])])
+    return _table(ACCURACY_COLUMNS, rows)
 
 
 def cost_table(results):
     """Training cost, hardware efficiency, input pipeline and latency."""
-    rows = ["| data set | float training | epochs | train examples/s | params | forward FLOPs/example "
-            "| training FLOP/s (share of matmul) | pipeline examples/s | input wait "
-            "| float32 p50 µs (1 / 2 threads) | int8 p50 µs (1 / 2 threads) | tutorial int8 p50 µs "
-            "| tutorial epochs in the same time |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    rows = []
     for name, result in results.items():
         m, p = result["median"]["ours"], result["median"]["peer"]
         matmul = result["hardware"]["matmul_flops_per_second"]
         fl, pipe = m["float"], m["input_pipeline"]
-        int8, f32 = m["files"]["tflite/int8.tflite"], m["files"]["tflite/float32.tflite"]
-        rows.append(
-            f"| {name} | {fl['train_seconds']:.0f} s | {fl['epochs']:.0f} | {fl['step_examples_per_second']:,.0f} "
-            f"| {fl['params']:,.0f} | {_si(fl['forward_flops'], 'FLOP')} "
-            f"| {_si(fl['training_flops_per_second'], 'FLOP/s')} ({fl['training_flops_per_second'] / matmul:.0%} "
-            f"of {_si(matmul, 'FLOP/s')}) | {pipe['examples_per_second']:,.0f} | {pipe['input_wait_fraction']:.1%} "
-            f"| {_us(f32['latency_ms_p50'])} / {_us(f32['latency_ms_p50_2_threads'])} "
-            f"| {_us(int8['latency_ms_p50'])} / {_us(int8['latency_ms_p50_2_threads'])} "
-            f"| {_us(p['int8']['latency_ms_p50'])} | {p['float']['epochs']:.1f} |")
-    return "\n".join(rows)
+        int8, f32 = int8_and_float32(m)
+        rows.append([
+            name, f"{fl['train_seconds']:.0f} s", f"{fl['epochs']:.0f}", f"{fl['step_examples_per_second']:,.0f}",
+            f"{fl['params']:,.0f}", _si(fl["forward_flops"], "FLOP"),
+            f"{_si(fl['training_flops_per_second'], 'FLOP/s')} ({fl['training_flops_per_second'] / matmul:.0%} "
+            f"of {_si(matmul, 'FLOP/s')})",
+            f"{pipe['examples_per_second']:,.0f}", f"{pipe['input_wait_fraction']:.1%}",
+            f"{_us(f32['latency_ms_p50'])} / {_us(f32['latency_ms_p50_2_threads'])}",
+            f"{_us(int8['latency_ms_p50'])} / {_us(int8['latency_ms_p50_2_threads'])}",
+            _us(p["int8"]["latency_ms_p50"]), f"{p['float']['epochs']:.1f}"])
+    return _table(COST_COLUMNS, rows)
 
 
 def targets_table(results):
     """Every target: measured value, met or missed and by how much."""
-    rows = ["| data set | target | measured | met |", "|---|---|---|---|"]
-    for name, result in results.items():
-        for target in result["targets"]:
-            verdict = "yes" if target["met"] else f"no, {target['gap']}"
-            rows.append(f"| {name} | {target['target']} | {target['measured']} | {verdict} |")
-    return "\n".join(rows)
+    rows = [[name, target["target"], target["measured"], "yes" if target["met"] else f"no, {target['gap']}"]
+            for name, result in results.items() for target in result["targets"]]
+    return _table(["data set", "target", "measured", "met"], rows)
 
 
 def markdown(results):

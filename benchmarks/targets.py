@@ -26,14 +26,23 @@ def at_most(target, value, goal, show=percent):
     return _check(target, value, goal, False, show)
 
 
+def int8_and_float32(ours):
+    """The figures of our int8 and float32 TFLite files."""
+    return ours["files"]["tflite/int8.tflite"], ours["files"]["tflite/float32.tflite"]
+
+
+def min_agreement(ours):
+    """The lowest top-1 agreement of any exported file (the 75% frontier's int8 included) with its Keras model."""
+    return min([entry["agreement"] for entry in ours["files"].values()] + [ours["frontier"]["int8"]["agreement"]])
+
+
 def check(name, ours, peer):
     """Every target that applies to data set `name`, from the median figures of our chain and the peer's."""
-    int8, float32 = ours["files"]["tflite/int8.tflite"], ours["files"]["tflite/float32.tflite"]
+    int8, float32 = int8_and_float32(ours)
     float_accuracy = ours["float"]["accuracy"]
     results = _specific(name, ours, int8, float32, float_accuracy)
-    agreements = [entry["agreement"] for entry in ours["files"].values()] + [ours["frontier"]["int8"]["agreement"]]
     results += [
-        at_least("every exported file agrees with its Keras model on ≥ 99%", min(agreements), 0.99),
+        at_least("every exported file agrees with its Keras model on ≥ 99%", min_agreement(ours), 0.99),
         at_most("input pipeline: < 5% of a training step waits for input",
                 ours["input_pipeline"]["input_wait_fraction"], 0.05),
         at_least("int8 file more accurate than the tutorial recipe's", int8["accuracy"] - peer["int8"]["accuracy"],

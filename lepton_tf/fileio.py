@@ -13,6 +13,19 @@ import tempfile
 from pathlib import Path
 
 
+def temporary_beside(path, suffix=""):
+    """A new empty file `.NAME.XXXX.tmpSUFFIX` in `path`'s folder (created): where an atomic write starts.
+
+    `remove_stale_temporaries` recognises the name if the writer is killed.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{suffix}", dir=path.parent)
+    os.close(fd)
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs should read like any other file
+    return Path(tmp)
+
+
 @contextlib.contextmanager
 def atomic_path(path, suffix=""):
     """Yields a temporary path beside `path`; renames it to `path` on success.
@@ -22,13 +35,9 @@ def atomic_path(path, suffix=""):
       suffix: kept on the temporary name for writers that look at the
         extension (h5py, matplotlib).
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{suffix}", dir=path.parent)
-    os.close(fd)
-    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs should read like any other file
+    tmp = temporary_beside(path, suffix)
     try:
-        yield Path(tmp)
+        yield tmp
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

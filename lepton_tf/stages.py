@@ -53,7 +53,6 @@ def train(run_dir, config):
     config = _with_absolute_source(config)
     if not has_backup(RunFolder(run_dir), "float"):
         _clear_derived_outputs(run)
-    run.path.mkdir(parents=True, exist_ok=True)
     task = new_task(load_data(config.data, run.path), config)
     run.write_config(config)
     run.write_labels(task.class_names)

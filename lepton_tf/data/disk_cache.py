@@ -9,10 +9,11 @@ and the prefetched batches — not the data set.
 
 import hashlib
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from lepton_tf.fileio import temporary_beside
 
 CHUNK = 1024  # images decoded or copied at a time
 
@@ -24,11 +25,7 @@ def is_on_disk(images):
 
 def create(path, shape):
     """A writable uint8 memory map of `shape` under a temporary name beside `path` (see `publish`)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp.npy", dir=path.parent)
-    os.close(fd)
-    return np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=tuple(shape))
+    return np.lib.format.open_memmap(temporary_beside(path, ".npy"), mode="w+", dtype=np.uint8, shape=tuple(shape))
 
 
 def publish(array, path):
