@@ -1,6 +1,6 @@
 # lepton_tf: `make train`, `make quantize`, `make test` on a fresh machine.
 # Variables: DATA (folder or tfds:NAME), NAME (run folder under saved_models/),
-# MODEL, EPOCHS, QAT_EPOCHS, SPARSITY, CONFIG (defaults to the recipe named like
+# MODEL, EPOCHS, QAT_EPOCHS, SPARSITY, OVERWRITE=1 (replace a finished run), CONFIG (defaults to the recipe named like
 # the DATA folder, e.g. configs/cifar10.yaml for DATA=../shared/data/cifar10,
 # else configs/$(NAME).yaml when that file exists, else the built-in defaults).
 # `make bench`: QUICK=1 (tiny slices, minutes), RUNS=N (median of N runs),
@@ -39,7 +39,7 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 install: $(VENV)/.installed
 
 train: install
-	$(BIN)/lepton train $(RUN_DIR) $(if $(CONFIG),--config $(CONFIG)) $(TRAIN_SETS) $(OPTIMIZE_SETS)
+	$(BIN)/lepton train $(RUN_DIR) $(if $(CONFIG),--config $(CONFIG)) $(if $(OVERWRITE),--overwrite) $(TRAIN_SETS) $(OPTIMIZE_SETS)
 
 quantize: install
 	$(BIN)/lepton quantize $(RUN_DIR) $(OPTIMIZE_SETS)

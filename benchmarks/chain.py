@@ -17,8 +17,8 @@ from benchmarks import flops, throughput
 
 FRONTIER_SPARSITY = 0.75
 # What a frontier run does not inherit from the run it starts from: everything after the float model.
-NOT_INHERITED = ("backup", "checkpoints", "logs", "tflite", "saved_model", "pruned.h5", "qat.h5",
-                 "history_pruned.csv", "history_qat.csv")
+NOT_INHERITED = ("backup", "checkpoints", "logs", "tflite", "saved_model", "pruned.weights.h5", "qat.weights.h5",
+                 "history_pruned.csv", "history_qat.csv", "lock")
 
 
 def train_float(run_dir, config):

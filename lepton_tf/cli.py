@@ -30,7 +30,9 @@ def build_parser():
                              help="override a config field, e.g. --set train.epochs=30 (repeatable)")
         return command
 
-    add("train", "Train the float model into RUN_DIR (resumes an interrupted run).", config_file=True)
+    train = add("train", "Train the float model into RUN_DIR (resumes an interrupted run).", config_file=True)
+    train.add_argument("--overwrite", action="store_true",
+                       help="replace a finished run in RUN_DIR (only files lepton wrote are removed)")
     add("prune", "Prune the trained model to optimize.sparsity and fine-tune it.")
     add("quantize", "Prune, quantization-aware-train, then export and evaluate (the whole chain).")
     add("export", "Write the SavedModel and TFLite files from the run's models, then evaluate them.")
@@ -42,8 +44,19 @@ def build_parser():
                                               "or sentences (text models).")
     predict.add_argument("model", metavar="MODEL", help="run folder, SavedModel folder or .tflite file")
     predict.add_argument("inputs", metavar="INPUT", nargs="+", help="image file, or sentence for text models")
-    predict.add_argument("--top-k", type=int, default=3)
+    predict.add_argument("--top-k", type=positive_int, default=3, help="classes to print per input (default 3)")
     return parser
+
+
+def positive_int(text):
+    """argparse type: an integer of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def run_command(args):
@@ -54,7 +67,7 @@ def run_command(args):
     if args.command == "train":
         from lepton_tf import config as config_lib
 
-        stages.train(args.run_dir, config_lib.load(args.config, args.overrides))
+        stages.train(args.run_dir, config_lib.load(args.config, args.overrides), overwrite=args.overwrite)
     elif args.command == "prune":
         stages.prune(args.run_dir, args.overrides)
     elif args.command == "quantize":
@@ -70,19 +83,32 @@ def run_command(args):
 
 
 def quantize(run_dir, overrides=()):
-    """prune (when optimize.sparsity > 0) → QAT (unless optimize.skip_quantize) → export."""
+    """prune (when optimize.sparsity > 0) → QAT (unless optimize.skip_quantize) → export.
+
+    Holds the run's lock throughout. Once the whole chain has succeeded, the
+    stages the config no longer makes (a pruned model when sparsity is now 0)
+    are removed and the overrides are saved to config.yaml.
+    """
     from lepton_tf import stages
     from lepton_tf.export import stage as export_stage
     from lepton_tf.run_folder import RunFolder
 
     run = RunFolder(run_dir)
     run.require()
-    config = run.read_config(overrides)
-    if config.optimize.sparsity > 0:
-        stages.prune(run_dir, overrides)
-    if not config.optimize.skip_quantize:
-        stages.quantization_aware_train(run_dir, overrides)
-    return export_stage.export(run_dir, overrides)
+    with run.lock("quantize"):
+        config = run.read_config(overrides)
+        stages.require_current(run, config, "float")
+        if config.optimize.sparsity > 0:
+            stages.prune(run_dir, overrides, save_config=False)
+        if not config.optimize.skip_quantize:
+            stages.quantization_aware_train(run_dir, overrides, save_config=False)
+        export_stage.export(run_dir, overrides, save_config=False)
+        for stage in ("pruned", "qat"):
+            if stage not in stages.chain_stages(config):
+                stages.discard_stage(run, stage)
+        if overrides:
+            run.write_config(config)
+        return run.read_card()
 
 
 def _predict(args):
@@ -102,38 +128,17 @@ def main(argv=None):
         return run_command(args)
     except LeptonError as error:
         print(f"lepton: error: {error}", file=sys.stderr)
-        _mark_failed(args)
         return 2
     except OSError as error:
         if error.errno not in STORAGE_ERRORS:
-            _mark_failed(args)
             raise
         where = f" writing {error.filename}" if error.filename else ""
         print(f"lepton: error: {STORAGE_ERRORS[error.errno]}{where} ({error.strerror}); nothing was left "
               f"half-written: free space or fix permissions, then run the same command again", file=sys.stderr)
-        _mark_failed(args)
         return 2
-    except BaseException:
-        _mark_failed(args)
-        raise
 
 
 def quiet_tensorflow_logs():
     """Per-step INFO lines from TF internals drown the stage logs."""
     for noisy in ("absl", "tensorflow"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-
-
-def _mark_failed(args):
-    """Records `status: failed` in the run's model card, when there is one."""
-    run_dir = getattr(args, "run_dir", None)
-    if run_dir is None:
-        return
-    from lepton_tf.run_folder import RunFolder
-
-    run = RunFolder(run_dir)
-    try:
-        if run.file("model_card.json").is_file():
-            run.update_card({"status": "failed"})
-    except OSError:  # a full or read-only disk cannot take the status either
-        log.warning("could not record status 'failed' in %s", run.file("model_card.json"))

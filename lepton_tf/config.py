@@ -5,6 +5,7 @@ record of how the run was made, and later stages read it back from there.
 """
 
 import dataclasses
+import math
 import typing
 from pathlib import Path
 
@@ -145,6 +146,93 @@ CHOICES = {
 }
 
 
+# Settings that change how a command runs, not what it makes: a stage's model does not depend on them.
+RUNTIME_ONLY = ("data.source", "data.decode_threads", "data.cache", "train.verbose", "train.backup_steps",
+                "train.strategy", "train.mixed_precision", "train.jit_compile")
+# The settings each stage's model is made from (a stage also depends on the stage it starts from).
+STAGE_SETTINGS = {"float": ("data.", "model.", "train."),
+                  "pruned": ("optimize.sparsity", "optimize.prune_epochs", "optimize.learning_rate"),
+                  "qat": ("optimize.qat_epochs", "optimize.learning_rate")}
+
+
+def _at_least(low):
+    return lambda value: value >= low, f"at least {low}"
+
+
+def _fraction(upper_open=True):
+    if upper_open:
+        return lambda value: 0 <= value < 1, "in [0, 1)"
+    return lambda value: 0 <= value <= 1, "in [0, 1]"
+
+
+POSITIVE = (lambda value: value > 0, "greater than 0")
+# Ranges a value must fall in (every float must also be finite: NaN and inf are refused).
+RANGES = {
+    "data.image_size": _at_least(1), "data.batch_size": _at_least(1), "data.decode_threads": _at_least(1),
+    "data.val_fraction": _fraction(), "data.test_fraction": _fraction(),
+    "data.augment.crop_padding": _at_least(0), "data.augment.brightness": _at_least(0),
+    "data.augment.contrast": _fraction(), "data.augment.cutout": _at_least(0),
+    "data.augment.mixup": _at_least(0), "data.augment.cutmix": _at_least(0),
+    "data.text.vocabulary_size": _at_least(4), "data.text.min_count": _at_least(1),
+    "data.text.sequence_length": _at_least(1), "data.text.augment.token_dropout": _fraction(),
+    "data.text.augment.swap": _fraction(), "data.text.augment.mask": _fraction(),
+    "model.width": _at_least(1), "model.alpha": POSITIVE, "model.embedding_dim": _at_least(1),
+    "model.num_layers": _at_least(1), "model.num_heads": _at_least(1), "model.dropout": _fraction(),
+    "train.epochs": _at_least(1), "train.learning_rate": POSITIVE, "train.momentum": _fraction(),
+    "train.warmup_epochs": _at_least(0), "train.weight_decay": _at_least(0), "train.label_smoothing": _fraction(),
+    "train.early_stop_patience": _at_least(0), "train.backup_steps": _at_least(0),
+    "optimize.sparsity": _fraction(), "optimize.prune_epochs": _at_least(1), "optimize.qat_epochs": _at_least(1),
+    "optimize.learning_rate": POSITIVE,
+    "export.representative_examples": _at_least(1), "export.latency_runs": _at_least(1),
+    "export.eval_batch_size": _at_least(1), "export.mediapipe_examples": _at_least(0),
+}
+
+
+def validate(config):
+    """Checks every value's range (and that floats are finite); returns the config.
+
+    Raises:
+      ConfigError: a value outside its range, NaN or infinite, or splits that leave no training data.
+    """
+    for key, value in flatten(config).items():
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"'{key}' must be a finite number, got {value}")
+        if key in RANGES and not RANGES[key][0](value):
+            raise ConfigError(f"'{key}' must be {RANGES[key][1]}, got {value!r}")
+    if config.data.val_fraction + config.data.test_fraction >= 1:
+        raise ConfigError(f"data.val_fraction + data.test_fraction must be below 1 (they are carved from the "
+                          f"training data), got {config.data.val_fraction} + {config.data.test_fraction}")
+    return config
+
+
+def flatten(config):
+    """{'data.image_size': 32, …}: every field of the config by its dotted name."""
+    flat = {}
+
+    def walk(values, prefix):
+        for key, value in values.items():
+            if isinstance(value, dict):
+                walk(value, f"{prefix}{key}.")
+            else:
+                flat[f"{prefix}{key}"] = value
+
+    walk(to_dict(config), "")
+    return flat
+
+
+def stage_settings(config, stage):
+    """The settings `stage`'s model is made from, by dotted name, its source stage's included.
+
+    A stage records them in the model card; a later command compares them with
+    its own config to tell a stale model from a current one.
+    """
+    chain = {"float": ("float",), "pruned": ("float", "pruned"),
+             "qat": ("float", "pruned", "qat") if config.optimize.sparsity > 0 else ("float", "qat")}[stage]
+    prefixes = tuple(prefix for name in chain for prefix in STAGE_SETTINGS[name])
+    return {key: value for key, value in flatten(config).items()
+            if key.startswith(prefixes) and key not in RUNTIME_ONLY}
+
+
 def to_dict(config):
     """Returns the config as nested plain dicts (what YAML stores)."""
     return dataclasses.asdict(config)
@@ -218,7 +306,7 @@ def load(path=None, overrides=()):
     values = {}
     if path is not None:
         values = read_yaml(path)
-    return from_dict(apply_overrides(values, overrides))
+    return validate(from_dict(apply_overrides(values, overrides)))
 
 
 def read_yaml(path):

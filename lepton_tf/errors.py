@@ -19,3 +19,11 @@ class DataError(LeptonError):
 
 class RunFolderError(LeptonError):
     """A run folder that is missing, unfinished or lacks a stage's output."""
+
+
+class TrainingError(LeptonError):
+    """Training that cannot give a usable model (the loss became NaN or infinite)."""
+
+
+class ModelFileError(LeptonError):
+    """A model file (TFLite, SavedModel, weights) that is truncated, corrupt or of another kind."""

@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
+from lepton_tf.errors import ModelFileError
+
 
 class TFLiteClassifier:
     """A `.tflite` classifier that takes model inputs (normalised images or token ids) and returns probabilities.
@@ -21,7 +23,12 @@ class TFLiteClassifier:
     """
 
     def __init__(self, model_path, num_threads=2):
-        self.interpreter = Interpreter(model_path=str(model_path), num_threads=num_threads)
+        try:
+            self.interpreter = Interpreter(model_path=str(model_path), num_threads=num_threads)
+            self.interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as error:  # LiteRT's answers to a truncated or foreign file
+            raise ModelFileError(f"{model_path} is not a readable TFLite model "
+                                 f"({str(error).strip().splitlines()[0][:200]})") from None
         self.input = self.interpreter.get_input_details()[0]
         self.output = self.interpreter.get_output_details()[0]
         self._batch = None

@@ -13,7 +13,7 @@ import numpy as np
 
 from lepton_tf.data.images import decode_file, resize_uint8
 from lepton_tf.data.pipeline import Normalization
-from lepton_tf.errors import RunFolderError
+from lepton_tf.errors import ModelFileError, RunFolderError
 from lepton_tf.run_folder import RunFolder
 
 log = logging.getLogger(__name__)
@@ -49,7 +49,11 @@ def load_predictor(model_path):
 def _saved_model_predictor(path, card):
     from lepton_tf.keras import tf
 
-    signature = tf.saved_model.load(str(path)).signatures["serving_default"]
+    try:
+        signature = tf.saved_model.load(str(path)).signatures["serving_default"]
+    except (OSError, ValueError, KeyError, RuntimeError, tf.errors.OpError) as error:
+        raise ModelFileError(f"{path} is not a readable SavedModel with a serving_default signature "
+                             f"({str(error).strip().splitlines()[0][:200]})") from None
     if card["task"] == "text":
         return lambda inputs: signature(texts=tf.constant(inputs))["probabilities"].numpy()
     return lambda inputs: signature(images=tf.constant([Path(f).read_bytes() for f in inputs]))["probabilities"].numpy()

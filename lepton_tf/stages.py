@@ -5,9 +5,9 @@ records its figures in `model_card.json`. Image and text runs differ only in
 their task object (`lepton_tf.tasks`).
 """
 
+import contextlib
 import dataclasses
 import logging
-import shutil
 import time
 from pathlib import Path
 
@@ -15,8 +15,10 @@ import numpy as np
 
 from lepton_tf import distribute, environment
 from lepton_tf import train as train_lib
+from lepton_tf.config import stage_settings
+from lepton_tf.data.digits import BUILTIN_NAME
 from lepton_tf.data.sources import load_data, resolve_task
-from lepton_tf.errors import RunFolderError
+from lepton_tf.errors import LeptonError, RunFolderError
 from lepton_tf.fileio import remove_stale_temporaries
 from lepton_tf.keras import keras
 from lepton_tf.models import resolve_name
@@ -30,47 +32,109 @@ from lepton_tf.tasks import new_task, reopen_task
 
 log = logging.getLogger(__name__)
 
-# Outputs derived from a float model; a fresh training run removes stale ones.
-DERIVED_OUTPUTS = ("keras", "tflite", "saved_model", "checkpoints", "logs", "history.csv", "history_pruned.csv",
-                   "history_qat.csv", "curves.png", "vocab.txt", "model_card.json", "cache")
+# Per stage, the outputs of a stage besides its weights (a discarded stage loses all of them).
+STAGE_OUTPUTS = {"float": ("history.csv", "curves.png"), "pruned": ("history_pruned.csv",),
+                 "qat": ("history_qat.csv",)}
 
 
-def train(run_dir, config):
+def train(run_dir, config, overwrite=False):
     """Trains the float model: `lepton train` / `make train`.
 
-    Under `train.strategy=multi_worker` every worker runs this; only the
-    chief writes `run_dir` (see `lepton_tf.distribute`).
+    A folder holding a finished run is refused unless `overwrite`; an
+    interrupted run with the same settings is resumed. Under
+    `train.strategy=multi_worker` every worker runs this; only the chief
+    writes `run_dir` (see `lepton_tf.distribute`).
 
     Returns:
       The model card.
+
+    Raises:
+      RunFolderError: the folder holds a finished run (and not `overwrite`), is not a run
+        folder, holds an interrupted run with other settings, or is in use by another process.
     """
     # First: MultiWorkerMirroredStrategy must exist before any other TensorFlow op.
     strategy = distribute.make_strategy(config.train.strategy)
     chief = distribute.is_chief(config.train.strategy)
     run = RunFolder(run_dir if chief else distribute.scratch_dir())
-    run.require_writable()
-    remove_stale_temporaries(run.path)
+    overwrite = overwrite or not chief  # a worker's folder holds only its scratch copy of the outputs
     config = _with_absolute_source(config)
-    if not has_backup(RunFolder(run_dir), "float"):
-        _clear_derived_outputs(run)
+    refuse_foreign_folder(run)  # before the lock, which would add its file to someone else's folder
+    with run.lock("train"):
+        prepare_for_training(run, config, overwrite)
+        remove_stale_temporaries(run.path)
+        with recorded_failure(run):
+            card = _train_float(run, config, strategy, Path(run_dir))
+    if not chief:
+        log.info("worker done; only the chief writes %s (this worker's outputs: %s)", run_dir, run.path)
+        distribute.discard_scratch(run.path)
+    return card
+
+
+def _train_float(run, config, strategy, backup_root):
+    _record_data_outputs(run, config)
     task = new_task(load_data(config.data, run.path), config)
     run.write_config(config)
     run.write_labels(task.class_names)
     task.save_assets(run)
     run.write_card(_base_card(run, config, task))
-    model, seconds = _fit_float(run, config, task, strategy, Path(run_dir))
+    model, seconds = _fit_float(run, config, task, strategy, backup_root)
     run.save_model(model, "float")
     history = train_lib.read_history(run.file("history.csv"))
-    plot_curves(history, run.file("curves.png"), f"{run.name}: {model.name} on {config.data.source}")
-    card = run.update_card({"status": "done", "model": {"params": model.count_params()}, "stages": {"float": {
+    plot_curves(history, run.output("curves.png"), f"{run.name}: {model.name} on {config.data.source}")
+    run.update_card({"model": {"params": model.count_params()}})
+    return finish_stage(run, "float", {
         "accuracy": keras_accuracy(model, task, config), "epochs": len(history.get("loss", [])),
         "val_accuracy": _last(history.get("val_accuracy")), "train_seconds": round(seconds, 1),
-        **distribute.describe(strategy, config.train.strategy),
-        "mixed_precision": config.train.mixed_precision, "jit_compile": config.train.jit_compile}}})
-    if not chief:
-        log.info("worker done; only the chief writes %s (this worker's outputs: %s)", run_dir, run.path)
-        distribute.discard_scratch(run.path)
-    return card
+        "settings": stage_settings(config, "float"), **distribute.describe(strategy, config.train.strategy),
+        "mixed_precision": config.train.mixed_precision, "jit_compile": config.train.jit_compile})
+
+
+def prepare_for_training(run, config, overwrite):
+    """Makes `run` ready for a float training run, or refuses (then nothing has changed).
+
+    An empty or new folder is used as it is (`refuse_foreign_folder` has turned
+    away someone else's); an interrupted run resumes when its settings match; a run with
+    finished stages is replaced only with `overwrite`, and then only the files
+    the project wrote are removed.
+
+    Raises:
+      RunFolderError: as `train` says.
+    """
+    if not run.is_run_folder() or overwrite:
+        run.remove_outputs()
+        return
+    if has_backup(run, "float"):
+        _require_same_settings_to_resume(run, config)
+        return
+    card = run.read_card()
+    if card.get("stages"):
+        raise RunFolderError(
+            f"{run.path} already holds a trained run (status: {card.get('status', 'unknown')}; stages: "
+            f"{', '.join(card['stages'])}; exported files: {len(card.get('artifacts', {}))}); add --overwrite "
+            f"(make train OVERWRITE=1) to replace it, or choose a new NAME (nothing was changed)")
+    run.remove_outputs()  # an earlier attempt that finished nothing: start it afresh
+
+
+def refuse_foreign_folder(run):
+    """Raises RunFolderError when `run` is a non-empty folder the project did not make."""
+    foreign = run.foreign_entries()
+    if foreign:
+        shown = ", ".join(foreign[:5]) + (", …" if len(foreign) > 5 else "")
+        raise RunFolderError(f"{run.path} is not empty and is not a lepton run folder (it holds {shown}); "
+                             f"choose a new NAME or an empty folder (nothing was changed)")
+
+
+def _require_same_settings_to_resume(run, config):
+    try:
+        before = stage_settings(run.read_config(), "float")
+    except LeptonError:  # no readable config.yaml: nothing says what the backup was made with
+        before = {}
+    changed = settings_changes(before, stage_settings(config, "float"))
+    if changed:
+        raise RunFolderError(
+            f"{run.path} holds an interrupted training made with other settings ({changed}); run the same "
+            f"command as before to resume it, or add --overwrite (make train OVERWRITE=1) to start over "
+            f"(nothing was changed)")
 
 
 def _fit_float(run, config, task, strategy, backup_root):
@@ -84,8 +148,8 @@ def _fit_float(run, config, task, strategy, backup_root):
         model = task.build_model(config)
         optimizer = train_lib.make_optimizer(cfg.optimizer, schedule, cfg.weight_decay, cfg.momentum)
         train_lib.compile_model(model, optimizer, cfg.label_smoothing, cfg.jit_compile)
-    callbacks = train_lib.training_callbacks(run.path, "float", run.file("history.csv"), cfg.early_stop_patience,
-                                             cfg.backup_steps, backup_root)
+    callbacks = train_lib.training_callbacks(run.path, "float", record_fit_outputs(run, "float"),
+                                             cfg.early_stop_patience, cfg.backup_steps, backup_root)
     log.info("training %s (%d parameters) on %d examples, %d classes, %s replica(s), strategy %s", model.name,
              model.count_params(), len(task.data.train), len(task.class_names), strategy.num_replicas_in_sync,
              cfg.strategy)
@@ -108,50 +172,120 @@ def _local_float32_copy(model, task, config):
     return copy
 
 
-def prune(run_dir, overrides=()):
+def prune(run_dir, overrides=(), save_config=True):
     """Prunes the float model to `optimize.sparsity` and fine-tunes it: `lepton prune`."""
-    run, config, task = open_run(run_dir, overrides, "pruned")
-    cfg = config.optimize
-    steps = steps_for(len(task.data.train), config.data.batch_size) * cfg.prune_epochs
-    frequency = max(steps * 2 // 3 // 20, 1)
-    end_step = max(steps * 2 // 3 // frequency, 1) * frequency  # full sparsity a third before the end
-    strategy_name, strategy = _fine_tune_strategy(config)
-    with strategy.scope():
-        model = prune_lib.prune_model(run.load_model("float"), cfg.sparsity, end_step)
-    seconds = _fine_tune(run, config, task, model, strategy, "pruned", cfg.prune_epochs,
-                         prune_lib.pruning_callbacks())
-    stripped = prune_lib.strip(model)
-    run.save_model(stripped, "pruned")
-    overall, per_layer = prune_lib.measure_sparsity(stripped)
-    log.info("pruned to %.1f%% zeros in prunable weights (target %.0f%%)", 100 * overall, 100 * cfg.sparsity)
-    return run.update_card({"status": "done", "stages": {"pruned": {
-        "accuracy": keras_accuracy(stripped, task, config), "sparsity": round(overall, 4),
-        "target_sparsity": cfg.sparsity, "layer_sparsity": per_layer, "epochs": cfg.prune_epochs,
-        "train_seconds": round(seconds, 1), **distribute.describe(strategy, strategy_name)}}})
+    with open_stage(run_dir, overrides, "pruned", save_config) as (run, config, task):
+        cfg = config.optimize
+        steps = steps_for(len(task.data.train), config.data.batch_size) * cfg.prune_epochs
+        frequency = max(steps * 2 // 3 // 20, 1)
+        end_step = max(steps * 2 // 3 // frequency, 1) * frequency  # full sparsity a third before the end
+        strategy_name, strategy = _fine_tune_strategy(config)
+        with strategy.scope():
+            model = prune_lib.prune_model(run.load_model("float", config), cfg.sparsity, end_step)
+        seconds = _fine_tune(run, config, task, model, strategy, "pruned", cfg.prune_epochs,
+                             prune_lib.pruning_callbacks())
+        stripped = prune_lib.strip(model)
+        run.save_model(stripped, "pruned")
+        overall, per_layer = prune_lib.measure_sparsity(stripped)
+        log.info("pruned to %.1f%% zeros in prunable weights (target %.0f%%)", 100 * overall, 100 * cfg.sparsity)
+        return finish_stage(run, "pruned", {
+            "accuracy": keras_accuracy(stripped, task, config), "sparsity": round(overall, 4),
+            "target_sparsity": cfg.sparsity, "layer_sparsity": per_layer, "epochs": cfg.prune_epochs,
+            "train_seconds": round(seconds, 1), "settings": stage_settings(config, "pruned"),
+            **distribute.describe(strategy, strategy_name)})
 
 
-def quantization_aware_train(run_dir, overrides=()):
-    """QAT from the pruned model (sparsity-preserving) or the float one: part of `lepton quantize`."""
-    run, config, task = open_run(run_dir, overrides, "qat")
-    source = "pruned" if run.model_path("pruned").is_file() else "float"
-    source_model, folded = fold_batch_norms(run.load_model(source))
-    strategy_name, strategy = _fine_tune_strategy(config)
-    with strategy.scope():
-        model = qat_lib.quantize_for_training(source_model, preserve_sparsity=source == "pruned")
-    if not has_backup(run, "qat"):  # a resumed QAT restores its trained ranges instead
-        qat_lib.calibrate_ranges(model, source_model, task.examples("train", sample_indices(task, config, "train"))[0],
-                                 config.data.batch_size)
-    seconds = _fine_tune(run, config, task, model, strategy, "qat", config.optimize.qat_epochs, [])
-    run.save_model(model, "qat")
-    overall, _ = prune_lib.measure_sparsity(model)
-    quantized = qat_lib.quantized_layer_names(model)
-    return run.update_card({"status": "done", "stages": {"qat": {
-        "accuracy": keras_accuracy(model, task, config), "source": source,
-        "scheme": "Default8BitPrunePreserveQuantizeScheme" if source == "pruned" else "Default8BitQuantizeScheme",
-        "sparsity": round(overall, 4), "folded_batch_norms": folded, "quantized_layers": quantized,
-        "float_layers": qat_lib.unquantized_layer_names(model), "frozen_layers": qat_lib.frozen_layer_names(model),
-        "epochs": config.optimize.qat_epochs, "train_seconds": round(seconds, 1),
-        **distribute.describe(strategy, strategy_name)}}})
+def quantization_aware_train(run_dir, overrides=(), save_config=True):
+    """QAT from the pruned model (sparsity-preserving) when `optimize.sparsity` > 0, else from the float one."""
+    with open_stage(run_dir, overrides, "qat", save_config) as (run, config, task):
+        source = "pruned" if config.optimize.sparsity > 0 else "float"
+        require_current(run, config, source)
+        source_model, folded = fold_batch_norms(run.load_model(source, config))
+        strategy_name, strategy = _fine_tune_strategy(config)
+        with strategy.scope():
+            model = qat_lib.quantize_for_training(source_model, preserve_sparsity=source == "pruned")
+        discard_mismatched_backup(run, "qat", config)
+        if not has_backup(run, "qat"):  # a resumed QAT restores its trained ranges instead
+            qat_lib.calibrate_ranges(model, source_model,
+                                     task.examples("train", sample_indices(task, config, "train"))[0],
+                                     config.data.batch_size)
+        seconds = _fine_tune(run, config, task, model, strategy, "qat", config.optimize.qat_epochs, [])
+        run.save_model(model, "qat")
+        overall, _ = prune_lib.measure_sparsity(model)
+        return finish_stage(run, "qat", {
+            "accuracy": keras_accuracy(model, task, config), "source": source,
+            "scheme": "Default8BitPrunePreserveQuantizeScheme" if source == "pruned" else "Default8BitQuantizeScheme",
+            "sparsity": round(overall, 4), "folded_batch_norms": folded,
+            "quantized_layers": qat_lib.quantized_layer_names(model),
+            "float_layers": qat_lib.unquantized_layer_names(model), "frozen_layers": qat_lib.frozen_layer_names(model),
+            "epochs": config.optimize.qat_epochs, "train_seconds": round(seconds, 1),
+            "settings": stage_settings(config, "qat"), **distribute.describe(strategy, strategy_name)})
+
+
+def chain_stages(config):
+    """The stages `lepton quantize` makes with this config, in order (float first)."""
+    return ["float", *(["pruned"] if config.optimize.sparsity > 0 else []),
+            *([] if config.optimize.skip_quantize else ["qat"])]
+
+
+def require_current(run, config, stage):
+    """Raises RunFolderError unless `stage`'s model exists and was made with `config`'s settings.
+
+    A model made with other settings (say, pruned to 50% when the config now
+    says 0%) would make every later file and figure describe the wrong model.
+    """
+    entry = run.read_card().get("stages", {}).get(stage)
+    if entry is None or not run.model_path(stage).is_file():
+        raise RunFolderError(f"{run.path} has no {stage} model for these settings yet: "
+                             f"run `lepton quantize {run.path}`")
+    if "settings" not in entry:
+        return  # made before settings were recorded: nothing to compare with
+    changed = settings_changes(entry["settings"], stage_settings(config, stage))
+    if changed:
+        hint = (f"train a new run, or retrain this one with `lepton train {run.path} --overwrite`" if stage == "float"
+                else f"run `lepton quantize {run.path}` (with the same settings) to rebuild it")
+        raise RunFolderError(f"the {stage} model in {run.path} was made with other settings ({changed}); {hint}")
+
+
+def settings_changes(before, now):
+    """'key: old → new; …' for the settings that differ ('' when none do)."""
+    keys = [key for key in sorted({*before, *now}) if before.get(key) != now.get(key)]
+    return "; ".join(f"{key}: {before.get(key)!r} → {now.get(key)!r}" for key in keys[:5])
+
+
+def discard_stage(run, stage):
+    """Removes a stage's model, history and card entry (a later config no longer makes it)."""
+    for relative in (f"keras/{stage}.weights.h5", f"keras/{stage}.h5", *STAGE_OUTPUTS[stage],
+                     f"checkpoints/{stage}.weights.h5", f"backup/{stage}", f"logs/{stage}"):
+        run.remove_output(relative)
+    card = run.read_card()
+    if card.get("stages", {}).pop(stage, None) is not None:
+        run.write_card(card)
+        log.info("removed the %s model of %s: these settings do not make it", stage, run.path)
+
+
+def discard_mismatched_backup(run, stage, config):
+    """Drops an interrupted fine-tune's backup when it was made with other settings (it would resume them)."""
+    started = run.read_card().get("started", {}).get(stage)
+    now = stage_settings(config, stage)
+    if has_backup(run, stage) and started != now:
+        log.info("discarding the interrupted %s fine-tune in %s: it had other settings (%s)", stage, run.path,
+                 settings_changes(started or {}, now))
+        run.remove_output(f"backup/{stage}")
+    run.update_card({"started": {stage: now}})
+
+
+def finish_stage(run, stage, entry):
+    """Records a finished stage (replacing any earlier entry of it) and status done; returns the card."""
+    return finish_run(run, {"stage": stage, "stages": {**run.read_card().get("stages", {}), stage: entry}})
+
+
+def finish_run(run, updates):
+    """Writes `updates` (top-level keys replaced whole) with status done and no error; returns the card."""
+    card = {**run.read_card(), **updates, "status": "done"}
+    card.pop("error", None)
+    run.write_card(card)
+    return card
 
 
 def _fine_tune_strategy(config):
@@ -161,13 +295,15 @@ def _fine_tune_strategy(config):
 
 def _fine_tune(run, config, task, model, strategy, stage, epochs, extra_callbacks):
     keras.utils.set_random_seed(config.data.seed)
+    if stage != "qat":  # QAT checks before calibrating its ranges
+        discard_mismatched_backup(run, stage, config)
     steps = steps_for(len(task.data.train), config.data.batch_size)
     schedule = make_schedule("cosine", config.optimize.learning_rate, steps * epochs, 0)
     with strategy.scope():
         optimizer = train_lib.make_optimizer(config.train.optimizer, schedule, config.train.weight_decay,
                                              config.train.momentum)
         train_lib.compile_model(model, optimizer, config.train.label_smoothing)
-    history_file = run.file(f"history_{stage}.csv")
+    history_file = record_fit_outputs(run, stage)
     if not has_backup(run, stage) and history_file.exists():
         history_file.unlink()  # a fresh (not resumed) fine-tune starts its history anew
     callbacks = train_lib.training_callbacks(run.path, stage, history_file,
@@ -176,6 +312,13 @@ def _fine_tune(run, config, task, model, strategy, stage, epochs, extra_callback
     train_lib.fit(model, task.dataset("train", config, True), _val_dataset(task, config), epochs, callbacks,
                   config.train.verbose)
     return time.perf_counter() - start
+
+
+def record_fit_outputs(run, stage):
+    """Records what `fit` writes for `stage` (backup, checkpoint, logs, history); returns the history file."""
+    for relative in (f"backup/{stage}", f"checkpoints/{stage}.weights.h5", f"logs/{stage}"):
+        run.output(relative)
+    return run.output(STAGE_OUTPUTS[stage][0])
 
 
 def has_backup(run, stage):
@@ -202,26 +345,60 @@ def keras_accuracy(model, task, config):
     return round(float(np.mean(keras_top1(model, examples, config.export.eval_batch_size) == labels)), 5)
 
 
-def open_run(run_dir, overrides, stage):
-    """Opens a trained run: its config (with overrides, saved back), data and preprocessing.
+@contextlib.contextmanager
+def open_stage(run_dir, overrides, stage, save_config=True):
+    """Opens a trained run for one stage, holding its lock: yields (run, config, task).
+
+    The config is the run's with `overrides`; it is saved to config.yaml only
+    when the stage succeeds (and `save_config`), so a failed command leaves the
+    record as it was. Problems found before the stage starts (bad settings, a
+    missing data folder, changed classes) change nothing; a stage that fails
+    once started is recorded as `status: failed` with its error.
 
     Raises:
-      RunFolderError: no finished float model, or the data's classes changed since training.
+      RunFolderError: no finished float model, one made with other settings, the data's
+        classes changed since training, or another process holds the run.
     """
     run = RunFolder(run_dir)
     run.require()
-    if remove_stale_temporaries(run.path):
-        log.info("removed files an interrupted run left half-written in %s", run.path)
-    run.update_card({"status": "running", "stage": stage})
-    config = run.read_config(overrides)
-    if overrides:
-        run.write_config(config)
-    data = load_data(config.data, run.path)
-    if data.class_names != run.read_labels():
-        raise RunFolderError(
-            f"the classes in {config.data.source} no longer match {run.file('labels.txt')}: "
-            f"{data.class_names} vs {run.read_labels()}")
-    return run, config, reopen_task(data, run, config)
+    with run.lock(stage):
+        if remove_stale_temporaries(run.path):
+            log.info("removed files an interrupted run left half-written in %s", run.path)
+        config = run.read_config(overrides)
+        require_current(run, config, "float")
+        _record_data_outputs(run, config)
+        data = load_data(config.data, run.path)
+        if data.class_names != run.read_labels():
+            raise RunFolderError(
+                f"the classes in {config.data.source} no longer match {run.file('labels.txt')}: "
+                f"{data.class_names} vs {run.read_labels()}")
+        task = reopen_task(data, run, config)
+        with recorded_failure(run):
+            run.update_card({"status": "running", "stage": stage})
+            yield run, config, task
+        if overrides and save_config:
+            run.write_config(config)
+
+
+@contextlib.contextmanager
+def recorded_failure(run):
+    """Records `status: failed` and the error in the card when the block raises, then re-raises."""
+    try:
+        yield
+    except BaseException as error:
+        try:
+            run.update_card({"status": "failed", "error": f"{type(error).__name__}: {error}".splitlines()[0][:500]})
+        except OSError:  # a full or read-only disk cannot take the status either
+            log.warning("could not record status 'failed' in %s", run.file("model_card.json"))
+        raise
+
+
+def _record_data_outputs(run, config):
+    """Records what loading the data may write into the run folder (decoded-image cache, built-in digits)."""
+    if config.data.cache == "disk":
+        run.output("cache")
+    if config.data.source == BUILTIN_NAME:
+        run.output(f"data/{BUILTIN_NAME}")
 
 
 def _val_dataset(task, config):
@@ -234,15 +411,6 @@ def _with_absolute_source(config):
     if not config.data.source.startswith("tfds:") and source.is_dir():
         config = dataclasses.replace(config, data=dataclasses.replace(config.data, source=str(source.resolve())))
     return config
-
-
-def _clear_derived_outputs(run):
-    for name in DERIVED_OUTPUTS:
-        path = run.file(name)
-        if path.is_dir():
-            shutil.rmtree(path)
-        elif path.exists():
-            path.unlink()
 
 
 def _base_card(run, config, task):

@@ -2,9 +2,10 @@
 
 import csv
 import logging
+import math
 from pathlib import Path
 
-from lepton_tf.errors import ConfigError
+from lepton_tf.errors import ConfigError, TrainingError
 from lepton_tf.fileio import atomic_path
 from lepton_tf.keras import keras
 
@@ -78,10 +79,39 @@ def training_callbacks(run_dir, stage, history_file, early_stop_patience=0, back
     return callbacks
 
 
+class NonFiniteLossGuard(keras.callbacks.Callback):
+    """Stops `fit` at the first batch whose loss is NaN or infinite, and remembers where."""
+
+    def __init__(self):
+        super().__init__()
+        self.epoch = 0
+        self.found = None  # (epoch, batch, loss) once tripped
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            self.found = (self.epoch + 1, batch + 1, float(loss))
+            self.model.stop_training = True
+
+
 def fit(model, train_data, val_data, epochs, callbacks, verbose=1):
-    """Runs `model.fit` and returns its history dict."""
+    """Runs `model.fit` and returns its history dict.
+
+    Raises:
+      TrainingError: the loss became NaN or infinite (the weights are then unusable).
+    """
+    guard = NonFiniteLossGuard()
     history = model.fit(train_data, validation_data=val_data, epochs=epochs,
-                        callbacks=callbacks, verbose=verbose)
+                        callbacks=[guard, *callbacks], verbose=verbose)
+    if guard.found:
+        epoch, batch, loss = guard.found
+        raise TrainingError(
+            f"the training loss became {loss} at epoch {epoch}, step {batch}: training diverged and the "
+            f"weights are unusable; lower the learning rate (train.learning_rate, or optimize.learning_rate for "
+            f"pruning and QAT) or check the data for extreme values, then run the command again")
     return history.history
 
 

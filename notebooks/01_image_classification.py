@@ -44,7 +44,7 @@ from lepton_tf.data.sources import load_data
 from lepton_tf.tasks import new_task
 
 config = config_lib.load(RECIPE, OVERRIDES)
-data = load_data(config.data, RUN_DIR)
+data = load_data(config.data, "../saved_models/notebook_01_data")  # the built-in digits are written there
 task = new_task(data, config)
 print(f"{len(data.class_names)} classes: {data.class_names}")
 print({split: len(getattr(data, split)) for split in ("train", "val", "test")}, "examples;",
@@ -70,10 +70,12 @@ plt.show()
 # %% [markdown]
 # ## Train
 # `stages.train` is what `make train` runs: it writes the run folder
-# (config, labels, Keras model, history, model card).
+# (config, labels, Keras weights, history, model card). A folder that already
+# holds a trained run is refused unless `overwrite=True` — what re-running
+# this tutorial needs (only files lepton wrote are replaced).
 
 # %%
-card = stages.train(RUN_DIR, config)
+card = stages.train(RUN_DIR, config, overwrite=True)
 print("test accuracy:", card["stages"]["float"]["accuracy"], "in", card["stages"]["float"]["train_seconds"], "s")
 
 # %%

@@ -77,7 +77,7 @@ MODELS = {
 cards = {}
 for name, settings in MODELS.items():
     run_config = config_lib.load(None, BASE + [f"model.name={name}"] + settings)
-    cards[name] = stages.train(f"../saved_models/notebook_02_{name}", run_config)
+    cards[name] = stages.train(f"../saved_models/notebook_02_{name}", run_config, overwrite=True)
 
 print(f"{'model':18} {'parameters':>10} {'val acc.':>9} {'test acc.':>9} {'seconds':>8}")
 for name, card in cards.items():

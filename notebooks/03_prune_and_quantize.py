@@ -40,7 +40,8 @@ from lepton_tf import config as config_lib
 from lepton_tf import stages
 from lepton_tf.export import stage as export_stage
 
-float_card = stages.train(ROOT / "float", config_lib.load("../configs/default.yaml", TRAIN + STAGE_EPOCHS))
+float_card = stages.train(ROOT / "float", config_lib.load("../configs/default.yaml", TRAIN + STAGE_EPOCHS),
+                          overwrite=True)  # re-running the tutorial replaces its own run
 print("float test accuracy:", float_card["stages"]["float"]["accuracy"])
 
 # %% [markdown]

@@ -40,7 +40,8 @@ from lepton_tf import config as config_lib
 from lepton_tf import stages
 from lepton_tf.cli import quantize
 
-stages.train(RUN_DIR, config_lib.load("../configs/default.yaml", TRAIN + OPTIMIZE))
+stages.train(RUN_DIR, config_lib.load("../configs/default.yaml", TRAIN + OPTIMIZE),
+             overwrite=True)  # re-running the tutorial replaces its own run
 card = quantize(RUN_DIR)
 print("stages:", {name: stage["accuracy"] for name, stage in card["stages"].items()})
 

@@ -1,5 +1,6 @@
 import logging
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -7,12 +8,26 @@ import tensorflow_datasets as tfds
 
 from conftest import make_sentences, tiny_config, write_table
 from lepton_tf.data.sources import load_data, resolve_task
-from lepton_tf.data.text import load_text_folder
+from lepton_tf.data.text import load_text_folder, read_rows
 from lepton_tf.errors import DataError
+
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
 def text_config(folder, *extra):
     return tiny_config(folder, *extra).data
+
+
+def load_raw(folder, train_bytes, name="train.tsv"):
+    """Loads `folder` after writing `train_bytes` to `name` (and a small plain test file).
+
+    Returns the data and its skips keyed by "file:line" (folder left out).
+    """
+    (folder / name).write_bytes(train_bytes)
+    write_table(folder / "test.tsv", make_sentences(4, seed=2))
+    data = load_text_folder(folder, text_config(folder, "data.val_fraction=0"))
+    return data, {where.rsplit("/", 1)[-1]: reason for where, reason in data.skipped}
 
 
 def test_tsv_with_dev_split_and_sorted_string_labels(tmp_path):
@@ -78,3 +93,84 @@ def test_tfds_text_sets_load_offline_through_mock_data(tmp_path):
     assert data.class_names == ["neg", "pos"]
     assert len(data.test) == 20 and all(isinstance(text, str) for text in data.train.texts)
     assert np.all(data.train.labels >= 0)
+
+
+def test_tsv_quoted_field_keeps_its_tab_inside_the_text(tmp_path):
+    train = b"label\ttext\npositive\tfun\nnegative\t\"dull\tand long\"\n"
+    data, skips = load_raw(tmp_path, train)
+    assert data.class_names == ["negative", "positive"] and not skips
+    assert sorted(data.train.texts) == ["dull\tand long", "fun"]
+
+
+def test_tsv_unquoted_extra_tab_skips_that_row_with_its_line(tmp_path):
+    train = b"label\ttext\npositive\tfun\nnegative\tdull\tpositive\nnegative\tbad\n"
+    data, skips = load_raw(tmp_path, train)
+    assert skips == {"train.tsv:3": "3 fields, the header has 2 (an unquoted tab inside a text? quote that field)"}
+    assert sorted(data.train.texts) == ["bad", "fun"] and data.class_names == ["negative", "positive"]
+
+
+def test_csv_multi_line_quoted_field_is_exact_and_later_lines_keep_their_numbers(tmp_path):
+    train = (b'text,label\n'
+             b'"first line\nsecond, with ""quotes""",positive\n'  # lines 2-3
+             b'ok,negative\n'  # line 4
+             b'too,many,fields\n'  # line 5
+             b',negative\n')  # line 6: empty text
+    data, skips = load_raw(tmp_path, train, "train.csv")
+    assert sorted(data.train.texts) == ['first line\nsecond, with "quotes"', "ok"]
+    assert skips == {
+        "train.csv:5": "3 fields, the header has 2 (an unquoted comma inside a text? quote that field)",
+        "train.csv:6": "empty text",
+    }
+
+
+@pytest.mark.parametrize("name, train", [
+    ("train.tsv", b"\xef\xbb\xbflabel\ttext\npositive\tfun\nnegative\tdull\n"),
+    ("train.csv", b"\xef\xbb\xbflabel,text\npositive,fun\nnegative,dull\n"),
+], ids=["tsv", "csv"])
+def test_utf8_bom_before_the_header_is_ignored(tmp_path, name, train):
+    data, skips = load_raw(tmp_path, train, name)
+    assert sorted(data.train.texts) == ["dull", "fun"] and not skips
+
+
+def test_crlf_line_endings_and_crlf_inside_quotes(tmp_path):
+    train = b'label,text\r\npositive,"two\r\nlines"\r\nnegative,dull\r\n\r\nnegative,\r\n'
+    data, skips = load_raw(tmp_path, train, "train.csv")
+    assert sorted(data.train.texts) == ["dull", "two\r\nlines"]
+    assert data.class_names == ["negative", "positive"]
+    assert skips == {"train.csv:5": "empty line", "train.csv:6": "empty text"}
+
+
+def test_unterminated_quote_stops_with_file_and_line(tmp_path):
+    (tmp_path / "train.tsv").write_bytes(b'label\ttext\npositive\tfun\nnegative\t"never closed\npositive\tmore\n')
+    with pytest.raises(DataError, match=re.escape("train.tsv:3: unterminated quoted field starting here")):
+        read_rows(tmp_path / "train.tsv", "text", "label", [])
+
+
+def test_text_after_a_closing_quote_skips_that_row_only(tmp_path):
+    (tmp_path / "train.csv").write_bytes(b'label,text\npositive,fun\nnegative,"closed" early\nnegative,dull\n')
+    skipped = []
+    rows = read_rows(tmp_path / "train.csv", "text", "label", skipped)
+    assert rows == [("fun", "positive"), ("dull", "negative")]
+    assert [where for where, _ in skipped] == [f"{tmp_path / 'train.csv'}:3"]
+    assert skipped[0][1].startswith("text after a closing quote mark")
+
+
+def test_non_utf8_line_is_skipped_without_shifting_later_line_numbers(tmp_path):
+    train = (b"label\ttext\npositive\tfun\n"
+             b"negative\tbad \xff bytes\n"  # line 3
+             b"negative\tdull\n"
+             b"positive\tgood\textra\n")  # line 5
+    data, skips = load_raw(tmp_path, train)
+    assert skips["train.tsv:3"].startswith("not UTF-8")
+    assert skips["train.tsv:5"].startswith("3 fields, the header has 2")
+    assert len(skips) == 2 and sorted(data.train.texts) == ["dull", "fun"]
+
+
+@pytest.mark.parametrize("name, count", [("sst2", 6920), ("trec", 5452)])
+def test_shared_text_data_sets_load_every_row(name, count):
+    path = SHARED_DATA / name / "train.tsv"
+    if not path.is_file():
+        pytest.skip(f"{path} not found")
+    skipped = []
+    rows = read_rows(path, "text", "label", skipped)
+    assert len(rows) == count and not skipped

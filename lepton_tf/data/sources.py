@@ -48,6 +48,27 @@ def load_data(config, run_dir):
     source = config.source.strip()
     if not source:
         raise DataError("data.source is empty: give a folder, tfds:NAME or 'digits'")
+    return require_usable(_load(source, config, run_dir), source)
+
+
+def require_usable(data, source):
+    """Returns `data` when a classifier can be trained and tested on it.
+
+    Raises:
+      DataError: fewer than two classes, or no training or test examples.
+    """
+    if len(data.class_names) < 2:
+        raise DataError(f"{source} has {len(data.class_names)} class ({', '.join(data.class_names)}): "
+                        f"a classifier needs at least two")
+    if len(data.train) == 0:
+        raise DataError(f"{source} has no training examples")
+    if len(data.test) == 0:
+        raise DataError(f"{source} is too small to carve a test split (data.test_fraction); add examples "
+                        f"or a test folder/file")
+    return data
+
+
+def _load(source, config, run_dir):
     task = resolve_task(config)
     if source.startswith("tfds:"):
         from lepton_tf.data.tfds_images import load_tfds_images

@@ -1,12 +1,14 @@
 """SavedModel export with a `serving_default` signature that takes raw inputs.
 
-Image models take encoded images and decode, resize and normalise inside;
+Image models take encoded images and decode, resize and normalise inside,
+with the very function the loader trained on (`decode_and_resize`), so a
+server sees exactly the training pixels;
 text models take sentences and tokenise inside. Either way a client sends
 what it has and gets probabilities and label names back. The folder is
 versioned the way TF Serving expects (`saved_model/1/`) and written atomically.
 """
 
-from lepton_tf.data.images import resize_images
+from lepton_tf.data.images import decode_and_resize
 from lepton_tf.fileio import atomic_dir
 from lepton_tf.keras import tf
 
@@ -23,17 +25,12 @@ class ImageClassifierModule(tf.Module):
         self.image_size = int(image_size)
 
     def _decode(self, data):
-        image = tf.io.decode_image(data, channels=3, expand_animations=False)
-        image.set_shape([None, None, 3])
-        size = self.image_size
-        same_size = tf.reduce_all(tf.equal(tf.shape(image)[:2], [size, size]))
-        image = tf.cond(same_size, lambda: image,
-                        lambda: resize_images(image, size))
-        return tf.ensure_shape(image, [size, size, 3])
+        """One encoded image → uint8 [size, size, 3], as the loader decodes and resizes it."""
+        return decode_and_resize(data, self.image_size)
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="images")])
     def serve(self, images):
-        """Classifies a batch of encoded images (JPEG, PNG, BMP, GIF)."""
+        """Classifies a batch of encoded images (JPEG, PNG, BMP, GIF, WebP: what the loader accepts)."""
         pixels = tf.map_fn(self._decode, images,
                            fn_output_signature=tf.TensorSpec([self.image_size] * 2 + [3], tf.uint8))
         probabilities = self.model((tf.cast(pixels, tf.float32) - self.mean) / self.std, training=False)

@@ -14,38 +14,54 @@ from lepton_tf.export.saved_model import save_module
 from lepton_tf.export import metadata
 from lepton_tf.export.tflite import FORMATS, convert
 from lepton_tf.fileio import write_bytes, write_text
-from lepton_tf.stages import keras_top1, open_run, sample_indices
+from lepton_tf.stages import chain_stages, finish_run, keras_top1, open_stage, require_current, sample_indices
 
 log = logging.getLogger(__name__)
 
 SAVED_MODEL = "saved_model/1"
-# float32/float16/dynamic are post-training conversions of the float model;
-# int8 comes from the most optimised model the run has.
-INT8_SOURCES = ("qat", "pruned", "float")
 
 
 def tflite_path(fmt):
     return f"tflite/{fmt}.tflite"
 
 
-def export(run_dir, overrides=()):
+def export(run_dir, overrides=(), save_config=True):
     """Writes `saved_model/1/` and `tflite/{float32,float16,dynamic,int8}.tflite`, then evaluates them.
+
+    float32/float16/dynamic are post-training conversions of the float model;
+    int8 comes from the most optimised stage the config makes that the run has
+    (QAT, else pruned, else float with post-training quantization).
 
     Returns:
       The model card.
+
+    Raises:
+      RunFolderError: that stage was made with other settings (run `lepton quantize`).
     """
-    run, config, task = open_run(run_dir, overrides, "export")
-    float_model = run.load_model("float")
-    save_module(task.serving_module(float_model, config), run.file(SAVED_MODEL))
-    artifacts = {SAVED_MODEL: {"format": "saved_model", "source": "float"}}
-    int8_source = next(stage for stage in INT8_SOURCES if run.model_path(stage).is_file())
-    models = {"float": float_model, int8_source: run.load_model(int8_source)}
-    for fmt in FORMATS:
-        source = int8_source if fmt == "int8" else "float"
-        artifacts[tflite_path(fmt)] = {"format": f"tflite/{fmt}", "source": source,
-                                       **_export_tflite(run, config, task, models[source], fmt)}
-    run.update_card({"artifacts": artifacts})
-    return evaluate(run_dir, models=models)
+    with open_stage(run_dir, overrides, "export", save_config) as (run, config, task):
+        int8_source = _int8_source(run, config)
+        float_model = run.load_model("float", config)
+        save_module(task.serving_module(float_model, config), run.output(SAVED_MODEL))
+        artifacts = {SAVED_MODEL: {"format": "saved_model", "source": "float"}}
+        models = {"float": float_model, int8_source: run.load_model(int8_source, config)}
+        for fmt in FORMATS:
+            source = int8_source if fmt == "int8" else "float"
+            artifacts[tflite_path(fmt)] = {"format": f"tflite/{fmt}", "source": source,
+                                           **_export_tflite(run, config, task, models[source], fmt)}
+        card = run.read_card()
+        card["artifacts"] = artifacts  # replaces the entries of earlier exports
+        run.write_card(card)
+        return _evaluate(run, config, task, models)
+
+
+def _int8_source(run, config):
+    """The stage the int8 file is converted from; a stale one is refused, never used."""
+    made = run.read_card().get("stages", {})
+    for stage in reversed(chain_stages(config)):
+        if stage in made and run.model_path(stage).is_file():
+            require_current(run, config, stage)
+            return stage
+    return "float"
 
 
 def _export_tflite(run, config, task, model, fmt):
@@ -56,19 +72,14 @@ def _export_tflite(run, config, task, model, fmt):
     described, reason = task.tflite_metadata(fmt, run.name, SAVED_MODEL.split("/")[-1], config.export.int8_io)
     if described:
         content = metadata.attach(content, *described)
-    path = run.file(tflite_path(fmt))
-    write_bytes(path, content)
-    write_text(path.with_suffix(".metadata.json"), metadata.dump(content))
+    write_bytes(run.output(tflite_path(fmt)), content)
+    write_text(run.output(tflite_path(fmt).replace(".tflite", ".metadata.json")), metadata.dump(content))
     fields = {"input": task.tflite_input_description(fmt), "metadata": bool(described)}
     return {**fields, **({"mediapipe": f"not supported: {reason}"} if reason else {})}
 
 
-def evaluate(run_dir, models=None):
-    """Runs every exported file on the test split and records it in the model card.
-
-    Args:
-      run_dir: the run folder.
-      models: already loaded Keras models by stage (loaded from the folder otherwise).
+def evaluate(run_dir):
+    """Runs every exported file on the test split and records it in the model card: `lepton evaluate`.
 
     Returns:
       The model card.
@@ -76,18 +87,23 @@ def evaluate(run_dir, models=None):
     Raises:
       RunFolderError: nothing has been exported yet.
     """
-    run, config, task = open_run(run_dir, (), "evaluate")
+    with open_stage(run_dir, (), "evaluate") as (run, config, task):
+        return _evaluate(run, config, task, {})
+
+
+def _evaluate(run, config, task, models):
+    """Measures every exported file against the Keras model of its source stage (loaded unless in `models`)."""
     artifacts = run.read_card().get("artifacts", {})
     if not artifacts:
         raise RunFolderError(f"{run.path} has no exported files yet: run `lepton export {run.path}` first")
     examples, labels = task.examples("test")
     file_inputs = task.tflite_inputs("test")  # the same for every TFLite format
-    models = dict(models or {})
+    models = dict(models)
     reference = {}
     for relative, entry in artifacts.items():
         source = entry["source"]
         if source not in reference:
-            models.setdefault(source, run.load_model(source))
+            models.setdefault(source, run.load_model(source, config))
             reference[source] = keras_top1(models[source], examples, config.export.eval_batch_size)
         log.info("evaluating %s on %d test examples", relative, len(labels))
         if entry["format"] == "saved_model":
@@ -98,7 +114,7 @@ def evaluate(run_dir, models=None):
                                      config.export.latency_runs, config.export.eval_batch_size))
         if entry.get("metadata") and "mediapipe" not in entry and config.export.mediapipe_examples > 0:
             entry.update(_mediapipe_agreement(run.file(relative), task, reference[source], config))
-    return run.update_card({"status": "done", "artifacts": artifacts})
+    return finish_run(run, {"artifacts": artifacts})
 
 
 def _mediapipe_agreement(path, task, reference_top1, config):
