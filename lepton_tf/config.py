@@ -159,29 +159,24 @@ def _at_least(low):
     return lambda value: value >= low, f"at least {low}"
 
 
-def _fraction(upper_open=True):
-    if upper_open:
-        return lambda value: 0 <= value < 1, "in [0, 1)"
-    return lambda value: 0 <= value <= 1, "in [0, 1]"
-
-
+FRACTION = (lambda value: 0 <= value < 1, "in [0, 1)")
 POSITIVE = (lambda value: value > 0, "greater than 0")
 # Ranges a value must fall in (every float must also be finite: NaN and inf are refused).
 RANGES = {
     "data.image_size": _at_least(1), "data.batch_size": _at_least(1), "data.decode_threads": _at_least(1),
-    "data.val_fraction": _fraction(), "data.test_fraction": _fraction(),
+    "data.val_fraction": FRACTION, "data.test_fraction": FRACTION,
     "data.augment.crop_padding": _at_least(0), "data.augment.brightness": _at_least(0),
-    "data.augment.contrast": _fraction(), "data.augment.cutout": _at_least(0),
+    "data.augment.contrast": FRACTION, "data.augment.cutout": _at_least(0),
     "data.augment.mixup": _at_least(0), "data.augment.cutmix": _at_least(0),
     "data.text.vocabulary_size": _at_least(4), "data.text.min_count": _at_least(1),
-    "data.text.sequence_length": _at_least(1), "data.text.augment.token_dropout": _fraction(),
-    "data.text.augment.swap": _fraction(), "data.text.augment.mask": _fraction(),
+    "data.text.sequence_length": _at_least(1), "data.text.augment.token_dropout": FRACTION,
+    "data.text.augment.swap": FRACTION, "data.text.augment.mask": FRACTION,
     "model.width": _at_least(1), "model.alpha": POSITIVE, "model.embedding_dim": _at_least(1),
-    "model.num_layers": _at_least(1), "model.num_heads": _at_least(1), "model.dropout": _fraction(),
-    "train.epochs": _at_least(1), "train.learning_rate": POSITIVE, "train.momentum": _fraction(),
-    "train.warmup_epochs": _at_least(0), "train.weight_decay": _at_least(0), "train.label_smoothing": _fraction(),
+    "model.num_layers": _at_least(1), "model.num_heads": _at_least(1), "model.dropout": FRACTION,
+    "train.epochs": _at_least(1), "train.learning_rate": POSITIVE, "train.momentum": FRACTION,
+    "train.warmup_epochs": _at_least(0), "train.weight_decay": _at_least(0), "train.label_smoothing": FRACTION,
     "train.early_stop_patience": _at_least(0), "train.backup_steps": _at_least(0),
-    "optimize.sparsity": _fraction(), "optimize.prune_epochs": _at_least(1), "optimize.qat_epochs": _at_least(1),
+    "optimize.sparsity": FRACTION, "optimize.prune_epochs": _at_least(1), "optimize.qat_epochs": _at_least(1),
     "optimize.learning_rate": POSITIVE,
     "export.representative_examples": _at_least(1), "export.latency_runs": _at_least(1),
     "export.eval_batch_size": _at_least(1), "export.mediapipe_examples": _at_least(0),

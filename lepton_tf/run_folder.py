@@ -168,7 +168,7 @@ class RunFolder:
     def read_config(self, overrides=()):
         """The run's config with `--set` overrides applied (not yet saved)."""
         values = config_lib.read_yaml(self.file("config.yaml"))
-        return config_lib.from_dict(config_lib.apply_overrides(values, overrides))
+        return config_lib.validate(config_lib.from_dict(config_lib.apply_overrides(values, overrides)))
 
     def write_config(self, config):
         write_text(self.output("config.yaml"), config_lib.dump(config))

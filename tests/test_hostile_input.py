@@ -144,6 +144,14 @@ def test_impossible_settings_stop_with_one_line(tmp_path, image_folder, setting,
     assert not (tmp_path / "run").exists()
 
 
+def test_impossible_overrides_of_a_trained_run_stop_before_anything_changes(quantized_run, tmp_path, capsys):
+    run = copy_run(quantized_run, tmp_path / "run")
+    before = snapshot(run.path)
+    assert main(["quantize", str(run.path), "--set", "optimize.sparsity=1.5"]) == 2
+    assert "'optimize.sparsity' must be in [0, 1)" in error_line(capsys)
+    assert snapshot(run.path) == before
+
+
 def test_top_k_must_be_positive(quantized_run, tmp_path, capsys):
     image = write_image(tmp_path / "red.png", CLASS_COLOURS["red"], size=12, seed=5)
     for bad in ("0", "-2", "two"):
