@@ -64,7 +64,11 @@ class RunFolder:
         """Relative paths of every file and folder the project wrote here."""
         path = self.file(OUTPUTS_FILE)
         if path.is_file():
-            return set(json.loads(path.read_text()))
+            recorded = _read_json(path)
+            if not isinstance(recorded, list) or not all(_inside(entry) for entry in recorded):
+                raise RunFolderError(f"{path} is damaged (it must list paths inside the run folder); "
+                                     f"nothing was deleted")
+            return set(recorded)
         if self.is_legacy_run():
             return {name for name in LEGACY_OUTPUTS if self.file(name).exists()}
         return set()
@@ -174,14 +178,17 @@ class RunFolder:
         write_text(self.output("config.yaml"), config_lib.dump(config))
 
     def read_labels(self):
-        return self.file("labels.txt").read_text(encoding="utf-8").splitlines()
+        path = self.file("labels.txt")
+        if not path.is_file():
+            raise RunFolderError(f"{path} is missing: the run's class names are unknown; train the run again")
+        return path.read_text(encoding="utf-8").splitlines()
 
     def write_labels(self, class_names):
         write_text(self.output("labels.txt"), labels_text(class_names))
 
     def read_card(self):
         path = self.file("model_card.json")
-        return json.loads(path.read_text()) if path.is_file() else {}
+        return _read_json(path) if path.is_file() else {}
 
     def write_card(self, card):
         write_json(self.output("model_card.json"), card)
@@ -235,6 +242,20 @@ class RunFolder:
 def labels_text(class_names):
     """The labels.txt format: one class name a line, in output order."""
     return "".join(f"{name}\n" for name in class_names)
+
+
+def _read_json(path):
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise RunFolderError(f"{path} is damaged ({error}); train the run again "
+                             f"(`lepton train {path.parent} --overwrite`)") from None
+
+
+def _inside(relative):
+    """True for a plain relative path that stays inside the run folder (no '..', not absolute)."""
+    parts = Path(relative).parts if isinstance(relative, str) else ("..",)
+    return bool(parts) and not Path(relative).is_absolute() and ".." not in parts
 
 
 def _remove_empty_parents(folder, root):

@@ -83,6 +83,34 @@ def test_a_failed_override_is_not_saved_and_the_run_stays_done(quantized_run, tm
     assert snapshot(run.path) == before and run.read_card()["status"] == "done"
 
 
+def test_a_planted_outputs_list_cannot_delete_outside_the_run_folder(quantized_run, tmp_path, image_folder, capsys):
+    run = copy_run(quantized_run, tmp_path / "run")
+    precious = tmp_path / "precious.txt"
+    precious.write_text("not the project's")
+    run.file(".lepton/outputs.json").write_text('["config.yaml", "../precious.txt"]')
+    assert main(["train", str(run.path), "--overwrite",
+                 *as_sets([f"data.source={image_folder}", *TINY_SETTINGS])]) == 2
+    assert "outputs.json is damaged" in error_line(capsys)
+    assert precious.read_text() == "not the project's"
+
+
+def test_damaged_run_records_give_one_line(quantized_run, tmp_path, capsys):
+    run = copy_run(quantized_run, tmp_path / "run")
+    run.file("labels.txt").unlink()
+    assert main(["export", str(run.path)]) == 2
+    assert "labels.txt is missing" in error_line(capsys)
+    run.file("model_card.json").write_text('{"status": "done", "sta')
+    assert main(["quantize", str(run.path)]) == 2
+    assert "model_card.json is damaged" in error_line(capsys)
+
+
+def test_a_class_name_with_a_line_break_is_refused(tmp_path, capsys):
+    folder = make_image_folder(tmp_path / "data", per_class=6)
+    (folder / "red").rename(folder / "red\nblue")
+    assert main(["train", str(tmp_path / "run"), *as_sets([f"data.source={folder}", *TINY_SETTINGS])]) == 2
+    assert "hold a line break" in error_line(capsys)
+
+
 # --- code execution -----------------------------------------------------------------------------------
 
 PLANT = """

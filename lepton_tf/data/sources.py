@@ -55,11 +55,16 @@ def require_usable(data, source):
     """Returns `data` when a classifier can be trained and tested on it.
 
     Raises:
-      DataError: fewer than two classes, or no training or test examples.
+      DataError: fewer than two classes, a class name that cannot be one line of
+        labels.txt, or no training or test examples.
     """
     if len(data.class_names) < 2:
         raise DataError(f"{source} has {len(data.class_names)} class ({', '.join(data.class_names)}): "
                         f"a classifier needs at least two")
+    broken = [name for name in data.class_names if not name.strip() or any(c in name for c in "\r\n")]
+    if broken:
+        raise DataError(f"{source}: class names {broken!r} are empty or hold a line break; labels.txt and the "
+                        f"TFLite label file hold one name a line: rename them")
     if len(data.train) == 0:
         raise DataError(f"{source} has no training examples")
     if len(data.test) == 0:
