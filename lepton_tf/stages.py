@@ -18,7 +18,7 @@ from lepton_tf import train as train_lib
 from lepton_tf.config import stage_settings
 from lepton_tf.data.digits import BUILTIN_NAME
 from lepton_tf.data.sources import load_data, resolve_task
-from lepton_tf.errors import LeptonError, RunFolderError
+from lepton_tf.errors import LeptonError, RunFolderError, TrainingError
 from lepton_tf.fileio import remove_stale_temporaries
 from lepton_tf.keras import keras
 from lepton_tf.models import resolve_name
@@ -154,8 +154,8 @@ def _fit_float(run, config, task, strategy, backup_root):
              model.count_params(), len(task.data.train), len(task.class_names), strategy.num_replicas_in_sync,
              cfg.strategy)
     start = time.perf_counter()
-    train_lib.fit(model, task.dataset("train", config, True), _val_dataset(task, config), cfg.epochs, callbacks,
-                  cfg.verbose)
+    _fit(run, "float", model, task.dataset("train", config, True), _val_dataset(task, config), cfg.epochs,
+         callbacks, cfg.verbose)
     seconds = time.perf_counter() - start
     keras.mixed_precision.set_global_policy("float32")
     return _local_float32_copy(model, task, config), seconds
@@ -309,9 +309,18 @@ def _fine_tune(run, config, task, model, strategy, stage, epochs, extra_callback
     callbacks = train_lib.training_callbacks(run.path, stage, history_file,
                                              backup_steps=config.train.backup_steps) + list(extra_callbacks)
     start = time.perf_counter()
-    train_lib.fit(model, task.dataset("train", config, True), _val_dataset(task, config), epochs, callbacks,
-                  config.train.verbose)
+    _fit(run, stage, model, task.dataset("train", config, True), _val_dataset(task, config), epochs, callbacks,
+         config.train.verbose)
     return time.perf_counter() - start
+
+
+def _fit(run, stage, *fit_args):
+    """`train_lib.fit`; a diverged fit's backup is dropped, so the next command starts afresh, not from NaNs."""
+    try:
+        return train_lib.fit(*fit_args)
+    except TrainingError:
+        run.remove_output(f"backup/{stage}")
+        raise
 
 
 def record_fit_outputs(run, stage):

@@ -209,6 +209,9 @@ def test_a_diverging_loss_fails_the_run_instead_of_finishing_it(tmp_path, image_
     assert "training loss became" in error_line(capsys)
     card = run.read_card()
     assert card["status"] == "failed" and "float" not in card["stages"] and not run.model_path("float").exists()
+    assert not run.file("backup/float").exists()  # the next command starts afresh, not from diverged weights
+    assert main(["train", str(run.path), *as_sets([*settings, "train.learning_rate=0.01"])]) == 0
+    assert run.read_card()["status"] == "done"
 
 
 def test_quantize_with_other_sparsity_rebuilds_every_stage_it_needs(quantized_run, tmp_path, capsys):
