@@ -1,6 +1,7 @@
 # lepton_tf: `make train`, `make quantize`, `make test` on a fresh machine.
 # Variables: DATA (folder or tfds:NAME), NAME (run folder under saved_models/),
-# MODEL, EPOCHS, QAT_EPOCHS, SPARSITY, OVERWRITE=1 (replace a finished run), CONFIG (defaults to the recipe named like
+# MODEL, EPOCHS, QAT_EPOCHS, SPARSITY, SET="key=value ..." (any config field),
+# OVERWRITE=1 (replace a finished run), CONFIG (defaults to the recipe named like
 # the DATA folder, e.g. configs/cifar10.yaml for DATA=../shared/data/cifar10,
 # else configs/$(NAME).yaml when that file exists, else the built-in defaults).
 # `make bench`: QUICK=1 (tiny slices, minutes), RUNS=N (median of N runs),
@@ -17,7 +18,8 @@ CONFIG ?= $(or $(DATA_RECIPE),$(wildcard configs/$(NAME).yaml))
 TRAIN_SETS := $(if $(DATA),--set data.source=$(DATA)) $(if $(MODEL),--set model.name=$(MODEL)) \
               $(if $(EPOCHS),--set train.epochs=$(EPOCHS))
 OPTIMIZE_SETS := $(if $(QAT_EPOCHS),--set optimize.qat_epochs=$(QAT_EPOCHS)) \
-                 $(if $(SPARSITY),--set optimize.sparsity=$(SPARSITY))
+                 $(if $(SPARSITY),--set optimize.sparsity=$(SPARSITY)) \
+                 $(foreach setting,$(SET),--set $(setting))
 
 .PHONY: install train quantize test test-slow bench notebooks notebooks-sync clean
 

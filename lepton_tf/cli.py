@@ -6,6 +6,7 @@ import logging
 import sys
 
 from lepton_tf.errors import LeptonError
+from lepton_tf.summary import summary_lines
 
 log = logging.getLogger("lepton")
 
@@ -64,21 +65,21 @@ def run_command(args):
     from lepton_tf import stages
     from lepton_tf.export import stage as export_stage
 
+    if args.command == "predict":
+        return _predict(args)
     if args.command == "train":
         from lepton_tf import config as config_lib
 
-        stages.train(args.run_dir, config_lib.load(args.config, args.overrides), overwrite=args.overwrite)
+        card = stages.train(args.run_dir, config_lib.load(args.config, args.overrides), overwrite=args.overwrite)
     elif args.command == "prune":
-        stages.prune(args.run_dir, args.overrides)
+        card = stages.prune(args.run_dir, args.overrides)
     elif args.command == "quantize":
-        quantize(args.run_dir, args.overrides)
+        card = quantize(args.run_dir, args.overrides)
     elif args.command == "export":
-        export_stage.export(args.run_dir, args.overrides)
-    elif args.command == "evaluate":
-        export_stage.evaluate(args.run_dir)
-    elif args.command == "predict":
-        return _predict(args)
-    log.info("done: %s", args.run_dir)
+        card = export_stage.export(args.run_dir, args.overrides)
+    else:
+        card = export_stage.evaluate(args.run_dir)
+    print("\n".join(summary_lines(card, args.run_dir)))
     return 0
 
 

@@ -30,6 +30,14 @@ def test_make_train_picks_the_recipe_named_like_the_data(data, recipe):
     assert f"--config {recipe}" in command and f"data.source={data}" in command
 
 
+def test_make_passes_any_config_field_and_overwrite():
+    printed = subprocess.run(["make", "--dry-run", "--no-print-directory", "train", "OVERWRITE=1",
+                              "SET=data.image_size=24 train.epochs=5"], capture_output=True, text=True, check=True).stdout
+    command = next(line for line in printed.splitlines() if "lepton train" in line).split()
+    assert "--overwrite" in command
+    assert " ".join(command).endswith("--set data.image_size=24 --set train.epochs=5")
+
+
 def test_aggregate_reports_median_and_spread_of_every_shared_number():
     records = [{"a": {"x": 0.80, "n": 3}, "label": "s"}, {"a": {"x": 0.90, "n": 5}}, {"a": {"x": 0.86, "n": 4}}]
     median, spread = report.aggregate(records)

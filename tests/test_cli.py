@@ -1,4 +1,6 @@
+import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -61,3 +63,17 @@ def test_predict_prints_top_classes_for_every_export(quantized_run, tmp_path, ca
         assert line.startswith(f"{image}: red ") and line.count(",") == 1
     assert main(["predict", str(quantized_run), str(broken), str(image)]) == 1
     assert f"{image}: red" in capsys.readouterr().out
+
+
+def test_every_command_ends_with_a_summary_of_the_card(quantized_run, tmp_path, capsys):
+    run_dir = shutil.copytree(quantized_run, tmp_path / "run")
+    assert main(["evaluate", str(run_dir)]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    card = json.loads((run_dir / "model_card.json").read_text())
+    assert printed[0].startswith(f"{run_dir}: resnet on ") and printed[0].endswith("status done")
+    for stage in ("float", "pruned", "qat"):
+        assert any(line.split()[:1] == [stage] and f"{100 * card['stages'][stage]['accuracy']:.2f}%" in line
+                   for line in printed), stage
+    for path, entry in card["artifacts"].items():
+        row = next(line for line in printed if line.split()[0] == path)
+        assert f"{entry['bytes']:,}" in row and f"{100 * entry['agreement']:.2f}%" in row

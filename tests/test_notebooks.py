@@ -14,7 +14,7 @@ NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.i
 def test_notebook_is_committed_without_outputs_and_matches_its_paired_script(path):
     notebook = nbformat.read(path, as_version=4)
     assert all(not cell.get("outputs") and not cell.get("execution_count") for cell in notebook.cells
-               if cell.cell_type == "code"), f"{path.name} has outputs: run `make notebooks-clean`"
+               if cell.cell_type == "code"), f"{path.name} has outputs: run `make notebooks-sync` (regenerates it from its .py, without outputs)"
     script = jupytext.read(path.with_suffix(".py"))
     assert [c.source for c in script.cells] == [c.source for c in notebook.cells], \
         f"{path.name} and {path.with_suffix('.py').name} differ: run `make notebooks-sync`"
