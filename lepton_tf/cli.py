@@ -8,8 +8,6 @@ import sys
 from lepton_tf.errors import LeptonError
 from lepton_tf.summary import summary_lines
 
-log = logging.getLogger("lepton")
-
 # Output-storage failures that get one clear message instead of a traceback.
 STORAGE_ERRORS = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is exceeded",
                   errno.EROFS: "the file system is read-only", errno.EACCES: "permission denied",
