@@ -33,7 +33,6 @@ LOCK_FILE = f"{STATE_DIR}/lock"
 LEGACY_OUTPUTS = ("keras", "tflite", "saved_model", "checkpoints", "logs", "backup", "history.csv",
                   "history_pruned.csv", "history_qat.csv", "curves.png", "vocab.txt", "labels.txt", "config.yaml",
                   "model_card.json", "cache", "data/digits")
-STAGES = ("float", "pruned", "qat")
 
 _held_locks = {}  # resolved run folder -> [file object, depth]: the lock is re-entrant within a process
 
