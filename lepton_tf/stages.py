@@ -182,6 +182,7 @@ def prune(run_dir, overrides=(), save_config=True):
         strategy_name, strategy = _fine_tune_strategy(config)
         with strategy.scope():
             model = prune_lib.prune_model(run.load_model("float", config), cfg.sparsity, end_step)
+        discard_mismatched_backup(run, "pruned", config)
         seconds = _fine_tune(run, config, task, model, strategy, "pruned", cfg.prune_epochs,
                              prune_lib.pruning_callbacks())
         stripped = prune_lib.strip(model)
@@ -295,8 +296,6 @@ def _fine_tune_strategy(config):
 
 def _fine_tune(run, config, task, model, strategy, stage, epochs, extra_callbacks):
     keras.utils.set_random_seed(config.data.seed)
-    if stage != "qat":  # QAT checks before calibrating its ranges
-        discard_mismatched_backup(run, stage, config)
     steps = steps_for(len(task.data.train), config.data.batch_size)
     schedule = make_schedule("cosine", config.optimize.learning_rate, steps * epochs, 0)
     with strategy.scope():
