@@ -1,11 +1,12 @@
 # lepton_tf: `make train`, `make quantize`, `make test` on a fresh machine.
 # Variables: DATA (folder or tfds:NAME), NAME (run folder under saved_models/),
 # MODEL, EPOCHS, QAT_EPOCHS, SPARSITY, SET="key=value ..." (any config field),
-# OVERWRITE=1 (replace a finished run), CONFIG (defaults to the recipe named like
-# the DATA folder, e.g. configs/cifar10.yaml for DATA=../shared/data/cifar10,
-# else configs/$(NAME).yaml when that file exists, else the built-in defaults).
+# OVERWRITE=1 (replace a finished run), CONFIG (with DATA: the recipe named like
+# the DATA folder, e.g. configs/cifar10.yaml for DATA=../shared/data/cifar10; else
+# for another folder the built-in defaults, which choose the model from the data;
+# else configs/$(NAME).yaml when that file exists, e.g. configs/default.yaml).
 # `make bench`: QUICK=1 (tiny slices, minutes), RUNS=N (median of N runs),
-# BENCH_DATA=cifar10,sst2,trec (which data sets).
+# BENCH_DATA=cifar10,sst2,trec,photos (which data sets; photos is the transfer row).
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -13,7 +14,7 @@ BIN := $(VENV)/bin
 NAME ?= default
 RUN_DIR := saved_models/$(NAME)
 DATA_RECIPE := $(if $(DATA),$(wildcard configs/$(notdir $(patsubst %/,%,$(DATA))).yaml))
-CONFIG ?= $(or $(DATA_RECIPE),$(wildcard configs/$(NAME).yaml))
+CONFIG ?= $(or $(DATA_RECIPE),$(if $(filter-out tfds:%,$(DATA)),,$(wildcard configs/$(NAME).yaml)))
 
 TRAIN_SETS := $(if $(DATA),--set data.source=$(DATA)) $(if $(MODEL),--set model.name=$(MODEL)) \
               $(if $(EPOCHS),--set train.epochs=$(EPOCHS))
@@ -53,7 +54,9 @@ test-slow: install
 	$(BIN)/python -m pytest -m slow
 
 # Measures the whole chain on ../shared/data next to the TensorFlow tutorial
-# recipe; writes benchmarks/results/*.json and README's tables.
+# recipe, and (photos) our defaults next to the from-scratch ResNet and MediaPipe
+# Model Maker's recipe on photo-sized CIFAR-10 files; writes
+# benchmarks/results/*.json and README's tables.
 bench: install
 	$(BIN)/python -m benchmarks $(if $(QUICK),--quick) $(if $(RUNS),--runs $(RUNS)) $(if $(BENCH_DATA),--data $(BENCH_DATA))
 

@@ -9,17 +9,19 @@ from pathlib import Path
 from lepton_tf import cli
 from lepton_tf.errors import LeptonError
 
-from benchmarks import hardware, quick, report, suite, targets
+from benchmarks import hardware, quick, report, suite, targets, transfer
 
 ROOT = Path(__file__).resolve().parents[1]
 # With a GPU the recipes train in mixed precision under XLA (exports stay float32).
 GPU_OVERRIDES = ["train.mixed_precision=true", "train.jit_compile=true"]
+# Every data set `make bench` knows: the chain-vs-tutorial rows, then the transfer row (photos).
+DATA_SETS = [*suite.DATA_SETS, transfer.NAME]
 
 
 def build_parser():
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
-    parser.add_argument("--data", default=",".join(suite.DATA_SETS),
-                        help=f"comma-separated data sets (default: all of {', '.join(suite.DATA_SETS)})")
+    parser.add_argument("--data", default=",".join(DATA_SETS),
+                        help=f"comma-separated data sets (default: all of {', '.join(DATA_SETS)})")
     parser.add_argument("--runs", type=int, default=1, help="runs a data set; figures are their median (default 1)")
     parser.add_argument("--quick", action="store_true", help="tiny slices and recipes: checks the code, not the model")
     parser.add_argument("--work", type=Path, help="where run folders go (default saved_models/bench[_quick])")
@@ -37,9 +39,9 @@ def _settings(parser, args):
     results = args.results or (work / "results" if args.quick else ROOT / "benchmarks" / "results")
     readme = args.readme or (None if args.quick else ROOT / "README.md")
     names = [name.strip() for name in args.data.split(",") if name.strip()]
-    unknown = sorted(set(names) - set(suite.DATA_SETS))
+    unknown = sorted(set(names) - set(DATA_SETS))
     if unknown or not names:
-        parser.error(f"unknown data set(s) {unknown or args.data!r}; choose from {', '.join(suite.DATA_SETS)}")
+        parser.error(f"unknown data set(s) {unknown or args.data!r}; choose from {', '.join(DATA_SETS)}")
     if args.runs < 1:
         parser.error("--runs must be at least 1")
     return work, results, readme, names
@@ -47,6 +49,8 @@ def _settings(parser, args):
 
 def bench(name, work, runs, quick_mode, machine):
     """Runs data set `name` `runs` times; returns its result (median, spread, records, targets)."""
+    if name == transfer.NAME:
+        return transfer.bench(work, runs, quick_mode, machine, GPU_OVERRIDES if machine["gpus"] else [])
     overrides = (quick.overrides(name, work) if quick_mode else []) + (GPU_OVERRIDES if machine["gpus"] else [])
     records = [suite.run_once(name, work, seed, overrides) for seed in range(runs)]
     median, spread = report.aggregate(records)
@@ -86,7 +90,7 @@ def main(argv=None):
         if code:
             return code
     if readme is not None:
-        everything = report.load_results(results_dir, list(suite.DATA_SETS))
+        everything = report.load_results(results_dir, DATA_SETS)
         report.update_readme(readme, report.markdown(everything))
         print(f"updated {readme} from {len(everything)} result file(s) in {results_dir}")
     return 0

@@ -124,13 +124,75 @@ def targets_table(results):
     return _table(["data set", "target", "measured", "met"], rows)
 
 
+TRANSFER_FILE_COLUMNS = ["data set", "recipe", "file", "test accuracy", "MediaPipe accuracy (original files)",
+                         "MediaPipe agreement", "bytes", "p50 µs (1 / 2 threads)"]
+TRANSFER_COST_COLUMNS = ["data set", "recipe", "runs", "model", "params", "Keras float accuracy", "float training",
+                         "prune + QAT training", "wait"]
+TRANSFER_RECIPES = {"ours": "our defaults", "from_scratch": "from-scratch ResNet", "model_maker": "Model Maker"}
+
+
+def is_transfer(result):
+    """Whether a result is the transfer row (three recipes on photos) rather than a chain-vs-tutorial row."""
+    return result.get("kind") == "transfer"
+
+
+def transfer_file_table(results):
+    """Every file of every recipe of the transfer row: accuracy (decoded and through MediaPipe), size, latency."""
+    rows = []
+    for name, result in results.items():
+        for recipe, label in TRANSFER_RECIPES.items():
+            for path, entry in result["median"][recipe]["files"].items():
+                latency = (f"{_us(entry['latency_ms_p50'])} / {_us(entry['latency_ms_p50_2_threads'])}"
+                           if "latency_ms_p50" in entry else "—")
+                rows.append([name, label, f"`{path}`", _pct(entry["accuracy"]),
+                             _pct(entry["mediapipe_accuracy"]) if "mediapipe_accuracy" in entry else "—",
+                             _pct(entry["mediapipe_agreement"]) if "mediapipe_agreement" in entry else "—",
+                             _kb(entry["bytes"]), latency])
+    return _table(TRANSFER_FILE_COLUMNS, rows)
+
+
+def transfer_cost_table(results):
+    """The model, its float accuracy and what each recipe of the transfer row costs in time."""
+    rows = []
+    for name, result in results.items():
+        for recipe, label in TRANSFER_RECIPES.items():
+            m, s = result["median"][recipe], result["spread"][recipe]
+            model = result["records"][0][recipe].get("model", "")
+            quantize = m.get("quantize_train_seconds")
+            rows.append([name, label, str(result["runs"]), model, f"{m['float']['params']:,.0f}",
+                         _pct(m["float"]["accuracy"], s["float"]["accuracy"]),
+                         f"{m['float']['train_seconds']:.0f} s ({m['float']['epochs']:.0f} epochs)",
+                         "—" if quantize is None else f"{quantize:.0f} s", f"{m['wall_seconds']:.0f} s"])
+    return _table(TRANSFER_COST_COLUMNS, rows)
+
+
 def markdown(results):
-    """The README section: hardware line, run counts, and the three tables."""
+    """The README section: hardware line, run counts, the chain tables, the transfer tables and the targets."""
     hardware = {hardware_line(r["hardware"]) for r in results.values()}
-    return "\n\n".join([
-        "Measured on: " + "; ".join(sorted(hardware)) + ". `runs` is the number of runs behind each figure "
-        "(median; ± is half the spread when runs > 1).",
-        accuracy_table(results), cost_table(results), targets_table(results)])
+    chain = {name: result for name, result in results.items() if not is_transfer(result)}
+    transfer = {name: result for name, result in results.items() if is_transfer(result)}
+    parts = ["Measured on: " + "; ".join(sorted(hardware)) + ". `runs` is the number of runs behind each figure "
+             "(median; ± is half the spread when runs > 1)."]
+    if chain:
+        parts += [accuracy_table(chain), cost_table(chain)]
+    if transfer:
+        parts += [transfer_description(transfer), transfer_file_table(transfer), transfer_cost_table(transfer)]
+    return "\n\n".join(parts + [targets_table(results)])
+
+
+def transfer_description(results):
+    """One paragraph saying what the transfer tables measured."""
+    lines = []
+    for name, result in results.items():
+        data = result["data"]
+        lines.append(f"`{name}`: {data['source']}, {data['classes']} classes, {data['train_per_class']} training and "
+                     f"{data['test_per_class']} test files a class{' (quick slice)' if result['quick'] else ''}")
+    return ("Transfer learning (" + "; ".join(lines) + "). Our defaults, the from-scratch ResNet and MediaPipe "
+            "Model Maker's recipe train on the same images; test accuracy is each file on the decoded test images, "
+            "MediaPipe accuracy and agreement (with the file's Keras model) come from MediaPipe's ImageClassifier on "
+            "the original full-size test files. The wait is wall-clock time from the start until the files exist: "
+            "for our chain `make train && make quantize` (which also evaluates every file it writes), for Model Maker "
+            "its training and its two exports.")
 
 
 def update_readme(readme_path, text):

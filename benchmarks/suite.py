@@ -35,7 +35,7 @@ def _ours(card, frontier, profile):
     examples = card["data"]["examples"]["train"]
     step = profile["step"]
     training_flops = profile["training_flops_per_example"] * step["examples_per_second"]
-    files = {path: _file_figures(entry) for path, entry in card["artifacts"].items()}
+    files = {path: file_figures(entry) for path, entry in card["artifacts"].items()}
     return {
         "float": {"accuracy": trained["accuracy"], "train_seconds": trained["train_seconds"],
                   "epochs": trained["epochs"], "params": profile["params"], "forward_flops": profile["forward_flops"],
@@ -50,18 +50,18 @@ def _ours(card, frontier, profile):
         "frontier": {"pruned_accuracy": frontier["stages"]["pruned"]["accuracy"],
                      "sparsity": frontier["stages"]["pruned"]["sparsity"],
                      "qat_accuracy": frontier["stages"]["qat"]["accuracy"],
-                     "int8": _file_figures(frontier["artifacts"][INT8])},
+                     "int8": file_figures(frontier["artifacts"][INT8])},
     }
 
 
-def _file_figures(entry):
+def file_figures(entry):
+    """The figures of one exported file's model-card entry that the results keep."""
     figures = {key: entry[key] for key in ("accuracy", "agreement", "bytes", "gzip_bytes") if key in entry}
     if "latency_ms_p50" in entry:
         figures.update({"latency_ms_p50": entry["latency_ms_p50"], "latency_ms_p90": entry["latency_ms_p90"],
                         "latency_ms_p50_2_threads": entry["latency_ms_2_threads"]["p50"],
                         "latency_ms_p90_2_threads": entry["latency_ms_2_threads"]["p90"]})
-    if "mediapipe_agreement" in entry:
-        figures["mediapipe_agreement"] = entry["mediapipe_agreement"]
+    figures.update({key: entry[key] for key in ("mediapipe_agreement", "mediapipe_accuracy") if key in entry})
     return figures
 
 

@@ -68,7 +68,8 @@ def run_command(args):
     if args.command == "train":
         from lepton_tf import config as config_lib
 
-        card = stages.train(args.run_dir, config_lib.load(args.config, args.overrides), overwrite=args.overwrite)
+        card = stages.train(args.run_dir, config_lib.load(args.config, args.overrides), overwrite=args.overwrite,
+                            given=config_lib.given_keys(args.config, args.overrides))
     elif args.command == "prune":
         card = stages.prune(args.run_dir, args.overrides)
     elif args.command == "quantize":

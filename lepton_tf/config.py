@@ -56,13 +56,16 @@ class DataConfig:
 
     source: str = "digits"  # an image or text folder, `tfds:NAME`, or `digits` (built-in, from scikit-learn)
     task: str = "auto"  # auto (from the source) | image | text
-    image_size: int = 32  # images are resized to image_size x image_size
+    image_size: int = 0  # images are resized to image_size x image_size; 0 = the model's own size
+    #                      (224/240/260 for EfficientNet-Lite, the input of model.path, else 32)
+    resize: str = "squash"  # squash (stretch to a square, as MediaPipe does) | crop (centre square) | pad (black bars)
     val_fraction: float = 0.1  # carved from train (seeded, per class) when there is no val/ folder
     test_fraction: float = 0.2  # carved from all images when there is no test/ folder
     batch_size: int = 128
     seed: int = 0  # splits, shuffling and augmentation are deterministic given it
     decode_threads: int = 8  # threads that decode image files at load time
-    cache: str = "memory"  # memory | disk: decoded images of image folders memory-mapped under RUN_DIR/cache/
+    cache: str = "auto"  # memory | disk: decoded images of image folders memory-mapped under RUN_DIR/cache/
+    #                      | auto: disk when the decoded images would take more than 2 GiB
     augment: AugmentConfig = dataclasses.field(default_factory=AugmentConfig)
     text: TextConfig = dataclasses.field(default_factory=TextConfig)
 
@@ -71,7 +74,9 @@ class DataConfig:
 class ModelConfig:
     """Which architecture from `lepton_tf.models` and its size."""
 
-    name: str = "auto"  # auto (resnet for images, kim_cnn for text) or a name from `lepton_tf.models`
+    name: str = "auto"  # auto (from the data: see lepton_tf/models/choice.py) or a name from `lepton_tf.models`
+    pretrained: str = "imagenet"  # EfficientNet-Lite backbones: imagenet | none | PATH (.pth or Keras .h5 weights)
+    path: str = ""  # your own functional tf_keras model (.keras or .h5) taking normalised images; replaces name
     width: int = 16  # resnet: stem channels; kim_cnn: filters per kernel size;
     #                  transformer: feed-forward units; average_embedding: hidden units
     alpha: float = 1.0  # mobilenet_v2: width multiplier
@@ -86,6 +91,10 @@ class TrainConfig:
     """The float training run."""
 
     epochs: int = 10
+    # Pretrained backbones train in two phases: the head on the frozen backbone, then the top blocks too.
+    head_epochs: int = 0  # phase 1 (classifier only); 0 = none
+    head_learning_rate: float = 0.001  # phase 1's peak learning rate (cosine)
+    fine_tune_blocks: int = -1  # phase 2 (train.epochs at train.learning_rate): top blocks trained; -1 = all, 0 = none
     optimizer: str = "sgd"  # sgd (Nesterov momentum) | adamw
     learning_rate: float = 0.1  # peak learning rate of the schedule
     momentum: float = 0.9  # sgd only
@@ -136,9 +145,11 @@ class Config:
 
 CHOICES = {
     "data.task": ("auto", "image", "text"),
-    "data.cache": ("memory", "disk"),
+    "data.cache": ("auto", "memory", "disk"),
+    "data.resize": ("squash", "crop", "pad"),
     "data.text.tokenizer": ("regex", "wordpiece"),
-    "model.name": ("auto", "resnet", "mobilenet_v2", "average_embedding", "kim_cnn", "transformer"),
+    "model.name": ("auto", "resnet", "mobilenet_v2", "efficientnet_lite0", "efficientnet_lite1",
+                   "efficientnet_lite2", "average_embedding", "kim_cnn", "transformer"),
     "train.optimizer": ("sgd", "adamw"),
     "train.schedule": ("onecycle", "cosine", "constant"),
     "train.strategy": ("default", "mirrored", "multi_worker"),
@@ -163,7 +174,7 @@ FRACTION = (lambda value: 0 <= value < 1, "in [0, 1)")
 POSITIVE = (lambda value: value > 0, "greater than 0")
 # Ranges a value must fall in (every float must also be finite: NaN and inf are refused).
 RANGES = {
-    "data.image_size": _at_least(1), "data.batch_size": _at_least(1), "data.decode_threads": _at_least(1),
+    "data.image_size": _at_least(0), "data.batch_size": _at_least(1), "data.decode_threads": _at_least(1),
     "data.val_fraction": FRACTION, "data.test_fraction": FRACTION,
     "data.augment.crop_padding": _at_least(0), "data.augment.brightness": _at_least(0),
     "data.augment.contrast": FRACTION, "data.augment.cutout": _at_least(0),
@@ -173,7 +184,8 @@ RANGES = {
     "data.text.augment.swap": FRACTION, "data.text.augment.mask": FRACTION,
     "model.width": _at_least(1), "model.alpha": POSITIVE, "model.embedding_dim": _at_least(1),
     "model.num_layers": _at_least(1), "model.num_heads": _at_least(1), "model.dropout": FRACTION,
-    "train.epochs": _at_least(1), "train.learning_rate": POSITIVE, "train.momentum": FRACTION,
+    "train.epochs": _at_least(1), "train.head_epochs": _at_least(0), "train.head_learning_rate": POSITIVE,
+    "train.fine_tune_blocks": _at_least(-1), "train.learning_rate": POSITIVE, "train.momentum": FRACTION,
     "train.warmup_epochs": _at_least(0), "train.weight_decay": _at_least(0), "train.label_smoothing": FRACTION,
     "train.early_stop_patience": _at_least(0), "train.backup_steps": _at_least(0),
     "optimize.sparsity": FRACTION, "optimize.prune_epochs": _at_least(1), "optimize.qat_epochs": _at_least(1),
@@ -302,6 +314,22 @@ def load(path=None, overrides=()):
     if path is not None:
         values = read_yaml(path)
     return validate(from_dict(apply_overrides(values, overrides)))
+
+
+def given_keys(path=None, overrides=()):
+    """Dotted names of the settings a config file and `--set` overrides give (what `auto` never replaces)."""
+    values = apply_overrides(read_yaml(path) if path is not None else {}, overrides)
+    given = set()
+
+    def walk(node, prefix):
+        for key, value in node.items():
+            if isinstance(value, dict):
+                walk(value, f"{prefix}{key}.")
+            else:
+                given.add(f"{prefix}{key}")
+
+    walk(values, "")
+    return given
 
 
 def read_yaml(path):

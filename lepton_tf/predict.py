@@ -70,10 +70,10 @@ def _preprocessor(card, run_dir, normalise):
         return lambda texts: tokenizer(tf.constant(texts)).numpy()
     recorded = card["input"]["normalization"]
     normalization = Normalization(recorded["mean"], recorded["std"])
-    size = card["input"]["shape"][0]
+    size, resize = card["input"]["shape"][0], card["input"].get("resize", "squash")
 
     def preprocess(files):
-        pixels = np.stack([resize_uint8(decode_file(f), size) for f in files])
+        pixels = np.stack([resize_uint8(decode_file(f), size, resize) for f in files])
         return normalization.apply_numpy(pixels) if normalise else pixels.astype(np.float32)
 
     return preprocess

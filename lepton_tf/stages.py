@@ -15,13 +15,14 @@ import numpy as np
 
 from lepton_tf import distribute, environment
 from lepton_tf import train as train_lib
-from lepton_tf.config import stage_settings
+from lepton_tf.config import Config, flatten, stage_settings
 from lepton_tf.data.digits import BUILTIN_NAME
 from lepton_tf.data.sources import load_data, resolve_task
 from lepton_tf.errors import LeptonError, RunFolderError, TrainingError
 from lepton_tf.fileio import remove_stale_temporaries
 from lepton_tf.keras import keras
-from lepton_tf.models import resolve_name
+from lepton_tf.models import is_pretrained, load_pretrained, resolve_name
+from lepton_tf.models.choice import choose
 from lepton_tf.optimize import prune as prune_lib
 from lepton_tf.optimize.fold import fold_batch_norms
 from lepton_tf.optimize import qat as qat_lib
@@ -29,6 +30,7 @@ from lepton_tf.plots import plot_curves
 from lepton_tf.run_folder import RunFolder
 from lepton_tf.schedules import make_schedule, steps_for
 from lepton_tf.tasks import new_task, reopen_task
+from lepton_tf.transfer import fit_transfer, freeze_untrained_part
 
 log = logging.getLogger(__name__)
 
@@ -37,10 +39,13 @@ STAGE_OUTPUTS = {"float": ("history.csv", "curves.png"), "pruned": ("history_pru
                  "qat": ("history_qat.csv",)}
 
 
-def train(run_dir, config, overwrite=False):
+def train(run_dir, config, overwrite=False, given=None):
     """Trains the float model: `lepton train` / `make train`.
 
-    A folder holding a finished run is refused unless `overwrite`; an
+    `model.name: auto` and `data.image_size: 0` are first resolved from the
+    data (`lepton_tf.models.choice`; `given`: the settings the user gave,
+    which the photo defaults never replace). A folder holding a finished
+    run is refused unless `overwrite`; an
     interrupted run with the same settings is resumed. Under
     `train.strategy=multi_worker` every worker runs this; only the chief
     writes `run_dir` (see `lepton_tf.distribute`).
@@ -57,27 +62,31 @@ def train(run_dir, config, overwrite=False):
     chief = distribute.is_chief(config.train.strategy)
     run = RunFolder(run_dir if chief else distribute.scratch_dir())
     overwrite = overwrite or not chief  # a worker's folder holds only its scratch copy of the outputs
-    config = _with_absolute_source(config)
+    config, choice = choose(_with_absolute_source(config), given)
     refuse_foreign_folder(run)  # before the lock, which would add its file to someone else's folder
     with run.lock("train"):
         prepare_for_training(run, config, overwrite)
         remove_stale_temporaries(run.path)
         with recorded_failure(run):
-            card = _train_float(run, config, strategy, Path(run_dir))
+            card = _train_float(run, config, strategy, Path(run_dir), choice)
     if not chief:
         log.info("worker done; only the chief writes %s (this worker's outputs: %s)", run_dir, run.path)
         distribute.discard_scratch(run.path)
     return card
 
 
-def _train_float(run, config, strategy, backup_root):
+def _train_float(run, config, strategy, backup_root, choice):
     _record_data_outputs(run, config)
     task = new_task(load_data(config.data, run.path), config)
     run.write_config(config)
     run.write_labels(task.class_names)
     task.save_assets(run)
-    run.write_card(_base_card(run, config, task))
-    model, seconds = _fit_float(run, config, task, strategy, backup_root)
+    run.write_card(_base_card(run, config, task, choice))
+    if is_pretrained(config.model):
+        model, seconds, transfer = _fit_pretrained(run, config, task)
+        run.update_card({"model": {"transfer": transfer}})
+    else:
+        model, seconds = _fit_float(run, config, task, strategy, backup_root)
     run.save_model(model, "float")
     history = train_lib.read_history(run.file("history.csv"))
     plot_curves(history, run.output("curves.png"), f"{run.name}: {model.name} on {config.data.source}")
@@ -161,6 +170,22 @@ def _fit_float(run, config, task, strategy, backup_root):
     return _local_float32_copy(model, task, config), seconds
 
 
+def _fit_pretrained(run, config, task):
+    """Builds the classifier on pretrained backbone weights and trains it in its two phases."""
+    keras.utils.set_random_seed(config.data.seed)
+    model = task.build_model(config)
+    weights = load_pretrained(model, config.model)
+    log.info("training %s from %s weights (%s) on %d examples, %d classes", model.name, config.model.pretrained,
+             weights, len(task.data.train), len(task.class_names))
+    history_file = record_fit_outputs(run, "float")
+    if history_file.exists():
+        history_file.unlink()
+    start = time.perf_counter()
+    transfer = fit_transfer(model, task, config, history_file)
+    return model, time.perf_counter() - start, {"pretrained": config.model.pretrained, "weights": str(weights),
+                                                **transfer}
+
+
 def _local_float32_copy(model, task, config):
     """The trained weights in a float32 model outside any strategy: what is saved, evaluated and exported.
 
@@ -205,6 +230,8 @@ def quantization_aware_train(run_dir, overrides=(), save_config=True):
         strategy_name, strategy = _fine_tune_strategy(config)
         with strategy.scope():
             model = qat_lib.quantize_for_training(source_model, preserve_sparsity=source == "pruned")
+        if is_pretrained(config.model):
+            freeze_untrained_part(model, config.train.fine_tune_blocks)
         discard_mismatched_backup(run, "qat", config)
         if not has_backup(run, "qat"):  # a resumed QAT restores its trained ranges instead
             qat_lib.calibrate_ranges(model, source_model,
@@ -249,8 +276,14 @@ def require_current(run, config, stage):
 
 
 def settings_changes(before, now):
-    """'key: old → new; …' for the settings that differ ('' when none do)."""
-    keys = [key for key in sorted({*before, *now}) if before.get(key) != now.get(key)]
+    """'key: old → new; …' for the settings that differ ('' when none do).
+
+    A setting `before` lacks (a run made before the setting existed) counts
+    only when `now` moves it off its built-in default.
+    """
+    defaults = flatten(Config())
+    keys = [key for key in sorted({*before, *now})
+            if before.get(key, defaults.get(key)) != now.get(key)]
     return "; ".join(f"{key}: {before.get(key)!r} → {now.get(key)!r}" for key in keys[:5])
 
 
@@ -403,7 +436,7 @@ def recorded_failure(run):
 
 def _record_data_outputs(run, config):
     """Records what loading the data may write into the run folder (decoded-image cache, built-in digits)."""
-    if config.data.cache == "disk":
+    if config.data.cache != "memory":  # auto may choose the disk
         run.output("cache")
     if config.data.source == BUILTIN_NAME:
         run.output(f"data/{BUILTIN_NAME}")
@@ -421,13 +454,13 @@ def _with_absolute_source(config):
     return config
 
 
-def _base_card(run, config, task):
+def _base_card(run, config, task, choice):
     data = task.data
     return {
         "name": run.name, "task": task.name, "status": "running", "stage": "float",
         "labels": task.class_names, "input": task.card_input(),
         "output": {"name": "probabilities", "shape": [len(task.class_names)], "dtype": "float32"},
-        "model": {"name": resolve_name(config.model, resolve_task(config.data))},
+        "model": {"name": resolve_name(config.model, resolve_task(config.data)), "choice": choice},
         "data": {"source": config.data.source, "examples": {s: len(getattr(data, s)) for s in ("train", "val", "test")},
                  "skipped": len(data.skipped), **task.card_data()},
         "stages": {}, "artifacts": {}, "environment": environment.describe(),

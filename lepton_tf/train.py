@@ -97,14 +97,14 @@ class NonFiniteLossGuard(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
-def fit(model, train_data, val_data, epochs, callbacks, verbose=1):
-    """Runs `model.fit` and returns its history dict.
+def fit(model, train_data, val_data, epochs, callbacks, verbose=1, initial_epoch=0):
+    """Runs `model.fit` (epochs `initial_epoch` to `epochs`) and returns its history dict.
 
     Raises:
       TrainingError: the loss became NaN or infinite (the weights are then unusable).
     """
     guard = NonFiniteLossGuard()
-    history = model.fit(train_data, validation_data=val_data, epochs=epochs,
+    history = model.fit(train_data, validation_data=val_data, epochs=epochs, initial_epoch=initial_epoch,
                         callbacks=[guard, *callbacks], verbose=verbose)
     if guard.found:
         epoch, batch, loss = guard.found

@@ -1,14 +1,17 @@
 """`make bench`: the quick benchmark end to end, and the arithmetic behind its tables and targets."""
 
 import json
+import math
 import subprocess
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from benchmarks import report, targets
 from benchmarks.__main__ import main as bench_main
 from benchmarks.report import README_END, README_START
-from conftest import SHARED_DATA
+from conftest import SHARED_DATA, write_image
 
 HAS_SHARED_DATA = all((SHARED_DATA / name).is_dir() for name in ("cifar10", "sst2", "trec"))
 
@@ -28,6 +31,13 @@ def test_make_train_picks_the_recipe_named_like_the_data(data, recipe):
                              capture_output=True, text=True, check=True).stdout
     command = next(line for line in printed.splitlines() if "lepton train" in line)
     assert f"--config {recipe}" in command and f"data.source={data}" in command
+
+
+def test_make_train_on_a_folder_without_a_recipe_uses_the_built_in_defaults(tmp_path):
+    printed = subprocess.run(["make", "--dry-run", "--no-print-directory", "train", f"DATA={tmp_path}"],
+                             capture_output=True, text=True, check=True).stdout
+    command = next(line for line in printed.splitlines() if "lepton train" in line)
+    assert "--config" not in command and f"data.source={tmp_path}" in command  # model.name auto decides
 
 
 def test_make_passes_any_config_field_and_overwrite():
@@ -73,8 +83,8 @@ def test_unknown_data_set_is_a_usage_error(capsys):
 def test_quick_bench_measures_every_data_set_and_writes_the_tables(tmp_path):
     readme = tmp_path / "README.md"
     readme.write_text(f"# results\n{README_START}\n{README_END}\n")
-    assert bench_main(["--quick", "--work", str(tmp_path / "work"), "--results", str(tmp_path / "results"),
-                       "--readme", str(readme)]) == 0
+    assert bench_main(["--quick", "--data", "cifar10,sst2,trec", "--work", str(tmp_path / "work"),
+                       "--results", str(tmp_path / "results"), "--readme", str(readme)]) == 0
     for name in ("cifar10", "sst2", "trec"):
         result = json.loads((tmp_path / "results" / f"{name}.json").read_text())
         ours, peer = result["median"]["ours"], result["median"]["peer"]
@@ -96,3 +106,50 @@ def test_quick_bench_measures_every_data_set_and_writes_the_tables(tmp_path):
     for header in ("| data set | runs | float |", "| data set | float training |", "| data set | target |"):
         assert header in section
     assert all(section.count(f"| {name} |") >= 3 for name in ("cifar10", "sst2", "trec")) and "matmul" in section
+
+
+def test_model_maker_learning_rate_rule_warms_up_then_follows_the_cosine():
+    from benchmarks import model_maker
+
+    recipe = model_maker.Recipe()  # Model Maker's defaults: lr 0.001 x batch 2 / 256, 2 warm-up epochs
+    initial = 0.001 * 2 / 256
+    schedule = model_maker.learning_rate_schedule(recipe, steps_per_epoch=100)
+    assert float(schedule(0)) == 0.0 and float(schedule(100)) == pytest.approx(initial / 2)
+    # After warm-up the cosine runs over decay_samples // batch = 1,280,000 steps, not the 1,000 of training.
+    assert float(schedule(1000)) == pytest.approx(initial * 0.5 * (1 + math.cos(math.pi * 1000 / 1_280_000)))
+    short = model_maker.learning_rate_schedule(model_maker.Recipe(decay_samples=0, warmup_epochs=0), 100)
+    assert float(short(0)) == pytest.approx(initial) and float(short(1000)) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_model_maker_views_are_224_squares_in_0_1():
+    from benchmarks import model_maker
+    from lepton_tf.keras import tf
+
+    photo = np.random.default_rng(0).integers(0, 256, (300, 420, 3), dtype=np.uint8)
+    recipe = model_maker.Recipe()
+    for training in (True, False):
+        view = model_maker.preprocess(photo, recipe, training).numpy()
+        assert view.shape == (224, 224, 3) and 0.0 <= view.min() and view.max() <= 1.0
+    # Evaluation: the centred square of 224/256 of the short side (262 of 300 px), nothing else.
+    centre = photo[19:281, 79:341]
+    expected = tf.compat.v1.image.resize([centre], [224, 224]).numpy()[0] / 255.0  # bilinear, as Model Maker
+    assert np.allclose(model_maker.preprocess(photo, recipe, False).numpy(), expected, atol=1e-6)
+
+
+def test_quick_photo_folder_is_photo_sized_with_train_and_test_per_class(tmp_path):
+    from benchmarks import transfer
+
+    for split, count in (("train", 12), ("test", 6)):
+        for name in ("airplane", "cat", "dog", "ship"):
+            for index in range(count + 1):
+                write_image(tmp_path / "cifar" / split / name / f"{index:04d}.jpg", (90, 120, 200), size=32,
+                            seed=index)
+    folder = transfer.photo_folder(tmp_path / "work", quick_mode=True, source=tmp_path / "cifar")
+    assert sorted(p.name for p in (folder / "train").iterdir()) == ["airplane", "cat", "ship"]
+    for split, count in (("train", 12), ("test", 6)):
+        for class_dir in (folder / split).iterdir():
+            files = sorted(class_dir.glob("*.jpg"))
+            assert len(files) == count
+            for path in files:
+                with Image.open(path) as image:
+                    assert min(image.size) >= 192  # photo-sized: the chain picks the pretrained model

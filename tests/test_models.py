@@ -10,7 +10,8 @@ from lepton_tf.optimize import qat
 SMALL = {"resnet": ModelConfig(name="resnet", width=4), "mobilenet_v2": ModelConfig(name="mobilenet_v2", alpha=0.25),
          "average_embedding": ModelConfig(name="average_embedding", embedding_dim=8, width=8),
          "kim_cnn": ModelConfig(name="kim_cnn", embedding_dim=8, width=6),
-         "transformer": ModelConfig(name="transformer", embedding_dim=8, width=16, num_heads=2, num_layers=2)}
+         "transformer": ModelConfig(name="transformer", embedding_dim=8, width=16, num_heads=2, num_layers=2),
+         **{f"efficientnet_lite{i}": ModelConfig(name=f"efficientnet_lite{i}", pretrained="none") for i in range(3)}}
 
 
 def build_text(name, length=12, vocabulary=30, classes=4):

@@ -19,6 +19,7 @@ its BMP reader ignores).
 """
 
 import io
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +31,7 @@ from lepton_tf.errors import DataError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
 VAL_FOLDER_NAMES = ("val", "validation", "valid", "dev")
+log = logging.getLogger(__name__)
 _MODE_NAMES = {"1": "1-bit", "L": "grayscale", "LA": "grayscale+alpha", "P": "palette",
                "PA": "palette+alpha", "RGBA": "RGB+alpha", "I;16": "16-bit grayscale"}
 
@@ -58,13 +60,28 @@ def load_image_folder(folder, config, cache_dir=None):
     for name, per_class in files.items():
         _check_same_classes(class_names, sorted(per_class), layout["train"], layout[name])
     skipped = []
-    on_disk = config.cache == "disk"
+    on_disk = _use_disk_cache(config, sum(len(images) for split in files.values() for images, _ in split.values()))
     splits = {name: _decode_split(per_class, class_names, config, skipped,
                                   Path(cache_dir) / f"{name}.npy" if on_disk else None)
               for name, per_class in files.items()}
     report_skipped(skipped, "unreadable or non-image files")
     _check_every_class_readable(splits["train"], class_names, layout["train"])
     return ImageData(class_names, *fill_missing_splits(splits, config), skipped)
+
+
+AUTO_DISK_BYTES = 2 << 30  # `data.cache: auto` memory-maps decoded images from disk above this size
+
+
+def _use_disk_cache(config, count):
+    """`data.cache`: disk, memory, or auto (disk when `count` decoded images would exceed AUTO_DISK_BYTES)."""
+    if config.cache != "auto":
+        return config.cache == "disk"
+    size = count * config.image_size * config.image_size * 3
+    if size > AUTO_DISK_BYTES:
+        log.info("decoded images would take %.1f GiB: memory-mapping them from the run folder's cache/",
+                 size / (1 << 30))
+        return True
+    return False
 
 
 def _split_folders(folder):
@@ -161,7 +178,7 @@ def _decode_chunk(paths, config):
 
     def decode(index, path):
         data = tf.io.read_file(path)
-        return index, decode_and_resize(data, size), tf.strings.substr(data, 0, 2) == "BM"
+        return index, decode_and_resize(data, size, config.resize), tf.strings.substr(data, 0, 2) == "BM"
 
     dataset = (tf.data.Dataset.from_tensor_slices((np.arange(len(paths)), [str(p) for p in paths]))
                .map(decode, num_parallel_calls=max(1, config.decode_threads), deterministic=False)
@@ -173,18 +190,15 @@ def _decode_chunk(paths, config):
     for index, result in enumerate(results):
         if result is None:  # failed in the batch, or a BMP: decode alone for the reason or the check
             image, error = _try_decode(paths[index])
-            results[index] = (None, error) if error else (resize_uint8(image, size), None)
+            results[index] = (None, error) if error else (resize_uint8(image, size, config.resize), None)
     return results
 
 
-def decode_and_resize(data, size):
+def decode_and_resize(data, size, resize="squash"):
     """Encoded image bytes → uint8 [size, size, 3]: what the loader keeps and the SavedModel signature feeds."""
     from lepton_tf.keras import tf
 
-    image = decode_image_bytes(data)
-    same_size = tf.reduce_all(tf.equal(tf.shape(image)[:2], [size, size]))
-    image = tf.cond(same_size, lambda: image, lambda: resize_images(image, size))
-    return tf.ensure_shape(image, [size, size, 3])
+    return tf.ensure_shape(resize_image(decode_image_bytes(data), size, resize), [size, size, 3])
 
 
 def decode_image_bytes(data):
@@ -283,25 +297,62 @@ def _try_decode(path):
         return None, f"{type(error).__name__}: {error}"
 
 
-def resize_uint8(image, size):
-    """Resizes an RGB uint8 image to size x size exactly as the SavedModel signature does."""
+RESIZE_MODES = ("squash", "crop", "pad")
+
+
+def resize_uint8(image, size, resize="squash"):
+    """Resizes an RGB uint8 array to size x size exactly as the SavedModel signature does."""
     if image.shape[:2] == (size, size):
         return image
     from lepton_tf.keras import tf
 
-    return resize_images(tf.constant(image), size).numpy()
+    return resize_image(tf.constant(image), size, resize).numpy()
 
 
-def resize_images(images, size):
-    """Bilinear, antialiased resize of uint8 images (or one image), rounded back to uint8.
+def resize_image(image, size, resize="squash"):
+    """One uint8 image [H, W, 3] → [size, size, 3], keeping the aspect ratio or not.
 
-    The same function serves the loader and the SavedModel signature, so a
-    server sees exactly the pixels training saw.
+    `squash` stretches the whole image to the square (what MediaPipe's
+    ImageClassifier does with a camera frame); `crop` takes the centred
+    square first (MediaPipe: a centred region of interest); `pad` centres
+    the image on a black square first (letterboxing). An image already at
+    the size is returned as it is.
     """
     from lepton_tf.keras import tf
 
-    resized = tf.image.resize(tf.cast(images, tf.float32), (size, size), antialias=True)
-    return tf.cast(tf.clip_by_value(tf.round(resized), 0.0, 255.0), tf.uint8)
+    if resize not in RESIZE_MODES:
+        raise ValueError(f"resize must be one of {RESIZE_MODES}, got {resize!r}")
+    height, width = tf.shape(image)[0], tf.shape(image)[1]
+    if resize == "crop":
+        side = tf.minimum(height, width)
+        image = tf.image.crop_to_bounding_box(image, (height - side) // 2, (width - side) // 2, side, side)
+    elif resize == "pad":
+        side = tf.maximum(height, width)
+        image = tf.image.pad_to_bounding_box(image, (side - height) // 2, (side - width) // 2, side, side)
+    same_size = tf.reduce_all(tf.equal(tf.shape(image)[:2], [size, size]))
+    return tf.cond(same_size, lambda: image, lambda: resize_images(image, size))
+
+
+def resize_images(images, size):
+    """Bilinear resize of uint8 images (or one image) as MediaPipe resizes a frame, rounded back to uint8.
+
+    MediaPipe's ImageClassifier maps the frame's corners onto the tensor's
+    and samples with OpenCV's bilinear `warpPerspective` (no antialiasing):
+    output pixel x reads input position x * W / w. TensorFlow's legacy
+    `ResizeBilinear` (no half-pixel centres) samples the very same positions
+    (a test compares it with OpenCV), so the loader, the SavedModel
+    signature and a phone running the TFLite file see the same pixels.
+    """
+    from lepton_tf.keras import tf
+
+    batch = tf.cast(images, tf.float32)
+    single = batch.shape.rank == 3
+    if single:
+        batch = batch[None]
+    resized = tf.raw_ops.ResizeBilinear(images=batch, size=[size, size], align_corners=False,
+                                        half_pixel_centers=False)
+    resized = tf.cast(tf.clip_by_value(tf.round(resized), 0.0, 255.0), tf.uint8)
+    return resized[0] if single else resized
 
 
 def _check_every_class_readable(split, class_names, train_dir):

@@ -25,11 +25,11 @@ def load_tfds_images(name, config):
     if "train" not in splits:
         raise DataError(f"tfds:{name} has no 'train' split (it has {sorted(splits)})")
     test_name = "test" if "test" in splits else ("validation" if "validation" in splits else None)
-    loaded = {"train": _read_split(name, "train", config.image_size)}
+    loaded = {"train": _read_split(name, "train", config.image_size, config.resize)}
     if test_name:
-        loaded["test"] = _read_split(name, test_name, config.image_size)
+        loaded["test"] = _read_split(name, test_name, config.image_size, config.resize)
     if test_name == "test" and "validation" in splits:
-        loaded["val"] = _read_split(name, "validation", config.image_size)
+        loaded["val"] = _read_split(name, "validation", config.image_size, config.resize)
     return ImageData(list(info.features["label"].names), *fill_missing_splits(loaded, config))
 
 
@@ -47,7 +47,7 @@ def tfds_info(name):
         raise DataError(f"unknown TFDS data set 'tfds:{name}' (see `tfds.list_builders()`)") from None
 
 
-def _read_split(name, split, size):
+def _read_split(name, split, size, resize="squash"):
     import tensorflow_datasets as tfds
 
     try:
@@ -58,7 +58,7 @@ def _read_split(name, split, size):
     for image, label in tfds.as_numpy(dataset):
         if image.ndim == 2 or image.shape[-1] == 1:
             image = np.repeat(image.reshape(image.shape[0], image.shape[1], 1), 3, axis=-1)
-        images.append(resize_uint8(image[..., :3].astype(np.uint8), size))
+        images.append(resize_uint8(image[..., :3].astype(np.uint8), size, resize))
         labels.append(int(label))
     paths = [f"tfds:{name}/{split}/{i}" for i in range(len(labels))]
     array = np.stack(images) if images else np.zeros((0, size, size, 3), np.uint8)

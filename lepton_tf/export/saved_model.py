@@ -16,17 +16,18 @@ from lepton_tf.keras import tf
 class ImageClassifierModule(tf.Module):
     """Wraps a Keras classifier with its labels and preprocessing."""
 
-    def __init__(self, model, class_names, normalization, image_size):
+    def __init__(self, model, class_names, normalization, image_size, resize="squash"):
         super().__init__()
         self.model = model
         self.class_names = tf.constant(class_names)
         self.mean = tf.constant(normalization.mean, tf.float32)
         self.std = tf.constant(normalization.std, tf.float32)
         self.image_size = int(image_size)
+        self.resize = resize
 
     def _decode(self, data):
         """One encoded image → uint8 [size, size, 3], as the loader decodes and resizes it."""
-        return decode_and_resize(data, self.image_size)
+        return decode_and_resize(data, self.image_size, self.resize)
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="images")])
     def serve(self, images):

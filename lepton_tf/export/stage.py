@@ -9,7 +9,7 @@ import logging
 import numpy as np
 
 from lepton_tf.errors import RunFolderError
-from lepton_tf.evaluate import evaluate_saved_model, evaluate_tflite
+from lepton_tf.evaluate import TFLiteClassifier, evaluate_saved_model, evaluate_tflite
 from lepton_tf.export.saved_model import save_module
 from lepton_tf.export import metadata
 from lepton_tf.export.tflite import FORMATS, convert
@@ -118,9 +118,25 @@ def _evaluate(run, config, task, models):
 
 
 def _mediapipe_agreement(path, task, reference_top1, config):
-    """Top-1 agreement of MediaPipe Tasks (reading only the file's metadata) with the Keras model."""
+    """What MediaPipe Tasks, reading only the file's metadata, makes of the file on the test inputs.
+
+    Image files get the original full-size files, which MediaPipe decodes
+    and resizes itself, as on a phone. `mediapipe_agreement` compares its
+    top-1 with the same file run by LiteRT on the project's own decoded
+    inputs: what deploying changes (metadata, decoding, resizing), apart
+    from the file's quantization, which `agreement` (file vs its Keras model)
+    already measures; `mediapipe_keras_agreement` compares it with the Keras model.
+    """
     count = min(config.export.mediapipe_examples, len(reference_top1))
     names = task.mediapipe_top1(path, count)
-    expected = [task.class_names[i] for i in reference_top1[:count]]
-    agreement = float(np.mean([got == want for got, want in zip(names, expected)]))
-    return {"mediapipe_agreement": round(agreement, 5), "mediapipe_examples": count}
+    file_top1 = np.argmax(TFLiteClassifier(path).predict(task.tflite_inputs("test", np.arange(count)),
+                                                         config.export.eval_batch_size), axis=-1)
+    return {"mediapipe_agreement": _share_equal(names, task.class_names, file_top1),
+            "mediapipe_keras_agreement": _share_equal(names, task.class_names, reference_top1[:count]),
+            "mediapipe_accuracy": _share_equal(names, task.class_names, task.data.test.labels[:count]),
+            "mediapipe_examples": count, "mediapipe_input": task.mediapipe_input_description()}
+
+
+def _share_equal(names, class_names, indices):
+    """The share of `names` equal to the class names at `indices`, rounded for the card."""
+    return round(float(np.mean([name == class_names[i] for name, i in zip(names, indices)])), 5)

@@ -80,13 +80,13 @@ def _divisible(channels, divisor=8):
     return rounded + divisor if rounded < 0.9 * channels else rounded
 
 
-def inverted_residual(x, expansion, filters, strides, name):
-    """Expand (1x1) → depthwise 3x3 → linear project (1x1), with a skip when shapes match."""
+def inverted_residual(x, expansion, filters, strides, name, kernel_size=3):
+    """Expand (1x1) → depthwise k x k (3x3 by default) → linear project (1x1), with a skip when shapes match."""
     in_channels = x.shape[-1]
     y = x
     if expansion != 1:
         y = conv_bn_relu(y, in_channels * expansion, 1, name=f"{name}_expand", max_value=6.0)
-    y = layers.DepthwiseConv2D(3, strides=strides, padding="same", use_bias=False, name=f"{name}_dw")(y)
+    y = layers.DepthwiseConv2D(kernel_size, strides=strides, padding="same", use_bias=False, name=f"{name}_dw")(y)
     y = batch_norm(f"{name}_dw_bn")(y)
     y = layers.ReLU(max_value=6.0, name=f"{name}_dw_relu")(y)
     y = conv_bn(y, filters, 1, name=f"{name}_project")

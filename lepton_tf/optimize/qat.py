@@ -1,13 +1,17 @@
 """Quantization-aware training with TF-MOT's default 8-bit scheme."""
 
+import logging
+
 import numpy as np
 
+from lepton_tf.errors import ConfigError
 from lepton_tf.keras import keras, tfmot
 from tensorflow_model_optimization.python.core.quantization.keras import quantize_layer
 from tensorflow_model_optimization.python.core.quantization.keras.default_8bit.default_8bit_quantize_registry import (
     Default8BitQuantizeRegistry,
 )
 
+log = logging.getLogger(__name__)
 quantize = tfmot.quantization.keras
 
 
@@ -28,6 +32,19 @@ def annotate_supported_layers(model):
     return keras.models.clone_model(model, clone_function=annotate)
 
 
+def unquantizable_layers(model):
+    """'name (Class)' of each layer TF-MOT's default 8-bit scheme cannot quantize (nested models included).
+
+    Batch norm is left out: its registry entry is empty because it is folded
+    into the convolution before it (`fold_batch_norms`, or TF-MOT's own
+    Conv-BN pattern), not quantized on its own.
+    """
+    registry = Default8BitQuantizeRegistry()
+    handled = (keras.layers.InputLayer, keras.layers.BatchNormalization)
+    return [f"{layer.name} ({type(layer).__name__})" for layer in model.layers
+            if not isinstance(layer, handled) and not registry.supports(layer)]
+
+
 def quantize_for_training(model, preserve_sparsity):
     """Wraps a (stripped) float model for QAT.
 
@@ -39,10 +56,21 @@ def quantize_for_training(model, preserve_sparsity):
     Returns:
       The quantize-wrapped model; compile and fine-tune it.
     """
-    annotated = annotate_supported_layers(model)  # shares (not copies) the trained layers
+    unsupported = unquantizable_layers(model)
+    if unsupported:
+        log.warning("TF-MOT's 8-bit scheme cannot quantize %s: they stay float during QAT and get their int8 "
+                    "ranges from the representative data at conversion", ", ".join(unsupported))
+    try:
+        annotated = annotate_supported_layers(model)  # shares (not copies) the trained layers
+        scheme = tfmot.experimental.combine.Default8BitPrunePreserveQuantizeScheme() if preserve_sparsity else None
+        quantized = quantize.quantize_apply(annotated, *([scheme] if scheme else []))
+    except (ValueError, TypeError, RuntimeError) as error:
+        named = f"; layers its 8-bit scheme cannot quantize: {', '.join(unsupported)}" if unsupported else ""
+        raise ConfigError(f"TF-MOT cannot prepare {model.name} for quantization-aware training "
+                          f"({str(error).splitlines()[0][:300]}){named}. Set optimize.skip_quantize=true "
+                          f"for post-training int8, or replace those layers") from None
     if not preserve_sparsity:
-        return quantize.quantize_apply(annotated)
-    quantized = quantize.quantize_apply(annotated, tfmot.experimental.combine.Default8BitPrunePreserveQuantizeScheme())
+        return quantized
     for layer in quantized.layers:
         # PQAT masks only the layers it quantizes; a pruned embedding table stays
         # float in QAT, so it is frozen to keep its zeros.

@@ -1,11 +1,13 @@
 """Image classification: per-channel normalisation in the pipeline and the signature."""
 
+from pathlib import Path
+
 import numpy as np
 
 from lepton_tf.data.pipeline import Normalization, make_dataset
 from lepton_tf.export.saved_model import ImageClassifierModule
 from lepton_tf.keras import keras, tf
-from lepton_tf.models import build_model
+from lepton_tf.models import build_model, is_pretrained
 from lepton_tf.run_folder import labels_text
 
 
@@ -16,18 +18,24 @@ class ImageTask:
     name = "image"
     float_input = True  # the int8 file's input is quantized (uint8/int8)
 
-    def __init__(self, data, normalization):
+    def __init__(self, data, normalization, resize="squash"):
         self.data = data
         self.normalization = normalization
+        self.resize = resize  # how files of other shapes become squares: data.resize
 
     @classmethod
     def fresh(cls, data, config):
-        return cls(data, Normalization.from_images(data.train.images))
+        """Pretrained backbones take the normalisation their weights were trained with; others the data's."""
+        if is_pretrained(config.model):
+            from lepton_tf.models.pretrained import PREPROCESSING
+
+            return cls(data, PREPROCESSING, config.data.resize)
+        return cls(data, Normalization.from_images(data.train.images), config.data.resize)
 
     @classmethod
     def reopen(cls, data, run, config):
         recorded = run.read_card()["input"]["normalization"]
-        return cls(data, Normalization(mean=recorded["mean"], std=recorded["std"]))
+        return cls(data, Normalization(mean=recorded["mean"], std=recorded["std"]), config.data.resize)
 
     @property
     def class_names(self):
@@ -94,17 +102,38 @@ class ImageTask:
         return (model_metadata, {metadata.LABELS_FILE: labels_text(self.class_names).encode("utf-8")}), None
 
     def mediapipe_top1(self, path, count):
-        """MediaPipe ImageClassifier's top-1 names on the first `count` test images."""
-        from lepton_tf.export.mediapipe_client import image_top1
+        """MediaPipe ImageClassifier's top-1 names on the first `count` test images.
 
+        Image files are given as they are, at full size: MediaPipe resizes them
+        itself, as it does a phone's camera frames (`crop` asks it for the
+        centred square; for `pad` the letterboxed image is given, as MediaPipe
+        cannot letterbox). Data sets without files give the decoded images.
+        """
+        from lepton_tf.export.mediapipe_client import image_files_top1, image_top1
+
+        files = self._original_files("test")[:count]
+        if files:
+            return image_files_top1(path, files, self.resize)
         return image_top1(path, self.data.test.images[:count])
 
+    def mediapipe_input_description(self):
+        return "the original test files" if self._original_files("test") else "the decoded test images"
+
     def serving_inputs(self, split):
-        """What a server client sends: PNG bytes (lossless, so the pixels are the split's)."""
+        """What a server client sends: the original files' bytes, else PNG bytes of the decoded images."""
+        files = self._original_files(split)
+        if files:
+            return [Path(file).read_bytes() for file in files]
         return [tf.io.encode_png(image).numpy() for image in getattr(self.data, split).images]
 
+    def _original_files(self, split):
+        """The files a split was decoded from, or [] when it did not come from files (TFDS, digits)."""
+        paths = getattr(self.data, split).paths
+        return paths if paths and all(Path(p).is_file() for p in paths) else []
+
     def serving_module(self, model, config):
-        return ImageClassifierModule(model, self.class_names, self.normalization, config.data.image_size)
+        return ImageClassifierModule(model, self.class_names, self.normalization, config.data.image_size,
+                                     config.data.resize)
 
     def save_assets(self, run):
         """Images need no files beyond labels.txt and the model card."""
@@ -112,6 +141,7 @@ class ImageTask:
     def card_input(self):
         norm = self.normalization
         return {"shape": list(self.data.image_shape), "dtype": "float32", "layout": "NHWC, RGB",
+                "resize": self.resize,
                 "normalization": {"mean": norm.mean, "std": norm.std, "pixel_range": [0, 255],
                                   "formula": "(pixel - mean) / std, per channel"}}
 

@@ -96,6 +96,9 @@ class TextTask:
 
         return text_top1(path, self.data.test.texts[:count])
 
+    def mediapipe_input_description(self):
+        return "the raw test sentences"
+
     def serving_inputs(self, split):
         """What a server client sends: the raw sentences."""
         return [text.encode("utf-8") for text in getattr(self.data, split).texts]

@@ -1,0 +1,139 @@
+"""`model.name: auto` and `data.image_size: 0`: the model and its input size, chosen from the data.
+
+Rules (the log and the model card say which one fired, with its figures):
+- text: `kim_cnn`;
+- an image folder whose files are photo-sized (median short side of a sample
+  of its training files at least PHOTO_MIN_SIDE pixels): `efficientnet_lite0`,
+  ImageNet-pretrained, at its native 224x224, with PHOTO_DEFAULTS for every
+  setting the user did not give;
+- anything else (tiny images: CIFAR-like folders, digits, TFDS sets): the
+  from-scratch `resnet` at 32x32.
+`data.image_size: 0` becomes the chosen model's native size (the input of a
+`model.path` model, 224/240/260 for EfficientNet-Lite0/1/2, else 32).
+"""
+
+import dataclasses
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from lepton_tf.config import Config, flatten, from_dict, to_dict, validate
+from lepton_tf.data.sources import resolve_task
+from lepton_tf.models import efficientnet_lite
+
+log = logging.getLogger(__name__)
+
+PHOTO_MIN_SIDE = 64  # median short side (pixels) from which an image folder counts as photos
+SAMPLED_FILES = 200  # training files whose headers are read to decide
+FROM_SCRATCH_SIZE = 32
+
+# Settings for photos, applied where the user gave none. Augmentation is off,
+# so the frozen bottom's output is computed once; the head trains on it, then
+# the top five blocks (the 7x7 stage and the last block) at a tenth of the
+# rate. QAT (one epoch, the pretrained bottom frozen as in training) makes the
+# int8 file: post-training int8 lost 1.8 points through MediaPipe where QAT
+# lost none (benchmarks/photos.py data). No pruning: pruning a pretrained
+# backbone costs accuracy that a few hundred photos a class do not win back.
+# Chosen to keep `make train && make quantize` on a few thousand photos
+# within about 15 minutes on 2 CPU cores.
+PHOTO_DEFAULTS = {
+    "model.name": "efficientnet_lite0", "model.pretrained": "imagenet", "model.dropout": 0.2,
+    "data.batch_size": 32, "data.augment.crop_padding": 0, "data.augment.flip": False,
+    "train.head_epochs": 10, "train.head_learning_rate": 0.001,
+    "train.fine_tune_blocks": 5, "train.epochs": 4, "train.learning_rate": 0.0001,
+    "train.optimizer": "adamw", "train.schedule": "cosine", "train.warmup_epochs": 0.0,
+    "train.weight_decay": 0.0001, "train.label_smoothing": 0.1,
+    "optimize.sparsity": 0.0, "optimize.qat_epochs": 1, "optimize.learning_rate": 0.00001,
+}
+
+
+def choose(config, given=None):
+    """Resolves `model.name: auto` and `data.image_size: 0`; returns (config, choice for the model card).
+
+    Args:
+      config: a `Config` as the user gave it.
+      given: dotted names of the settings the user gave (config file and
+        overrides); None counts every setting that differs from the built-in default.
+    """
+    task = resolve_task(config.data)
+    choice = {"rule": "model.name given"}
+    if config.model.path:
+        choice = {"rule": "model.path given"}
+    elif config.model.name == "auto" and task == "image":
+        config, choice = _choose_image_model(config, given)
+    if task == "image" and config.data.image_size == 0:
+        size = _native_size(config)
+        config = dataclasses.replace(config, data=dataclasses.replace(config.data, image_size=size))
+        choice["image_size"] = f"{size} (the model's native size; data.image_size was 0)"
+    return validate(config), choice
+
+
+def _choose_image_model(config, given):
+    side = median_short_side(config.data.source)
+    if side is None or side < PHOTO_MIN_SIDE:
+        why = ("not an image folder" if side is None
+               else f"median short side {side:.0f} px < {PHOTO_MIN_SIDE} px: small images")
+        log.info("model.name auto → resnet from scratch (%s)", why)
+        return _replace(config, {"model.name": "resnet"}), {"rule": why, "name": "resnet", "pretrained": "none"}
+    given = set(given) if given is not None else _changed_from_defaults(config)
+    applied = {key: value for key, value in PHOTO_DEFAULTS.items() if key not in given}
+    why = f"median short side {side:.0f} px ≥ {PHOTO_MIN_SIDE} px: photos"
+    log.info("model.name auto → %s, pretrained %s (%s); photo defaults for %d settings you did not give",
+             applied.get("model.name", config.model.name), config.model.pretrained, why, len(applied))
+    config = _replace(config, applied)
+    return config, {"rule": why, "name": config.model.name, "pretrained": config.model.pretrained,
+                    "photo_defaults": applied}
+
+
+def median_short_side(source, sample=SAMPLED_FILES):
+    """Median of min(width, height) over up to `sample` training files of an image folder (headers only).
+
+    None for anything that is not an image folder (TFDS, the built-in digits, text).
+    """
+    from PIL import Image
+
+    from lepton_tf.data.images import IMAGE_EXTENSIONS
+
+    folder = Path(source)
+    if not folder.is_dir():
+        return None
+    train = folder / "train" if (folder / "train").is_dir() else folder
+    files = sorted(p for p in train.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+    if not files:
+        return None
+    picked = np.random.default_rng(0).choice(len(files), min(sample, len(files)), replace=False)
+    sides = []
+    for index in picked:
+        try:
+            with Image.open(files[index]) as image:
+                sides.append(min(image.size))
+        except (OSError, ValueError):
+            continue  # the loader reports unreadable files
+    return float(np.median(sides)) if sides else None
+
+
+def _native_size(config):
+    if config.model.path:
+        from lepton_tf.models.user_model import input_size
+
+        return input_size(config.model.path) or FROM_SCRATCH_SIZE
+    if config.model.name in efficientnet_lite.VARIANTS:
+        return efficientnet_lite.native_size(config.model.name)
+    return FROM_SCRATCH_SIZE
+
+
+def _changed_from_defaults(config):
+    defaults = flatten(Config())
+    return {key for key, value in flatten(config).items() if defaults.get(key) != value}
+
+
+def _replace(config, settings):
+    values = to_dict(config)
+    for dotted, value in settings.items():
+        *parents, leaf = dotted.split(".")
+        node = values
+        for part in parents:
+            node = node[part]
+        node[leaf] = value
+    return from_dict(values)
