@@ -185,12 +185,16 @@ def transfer_description(results):
     lines = []
     for name, result in results.items():
         data = result["data"]
+        matmul = result["hardware"].get("matmul_flops_per_second")
+        speed = f"; its machine's float32 matmul ran at {matmul / 1e9:.0f} GFLOP/s" if matmul else ""
         lines.append(f"`{name}`: {data['source']}, {data['classes']} classes, {data['train_per_class']} training and "
-                     f"{data['test_per_class']} test files a class{' (quick slice)' if result['quick'] else ''}")
+                     f"{data['test_per_class']} test files a class{' (quick slice)' if result['quick'] else ''}{speed}")
     return ("Transfer learning (" + "; ".join(lines) + "). Our defaults, the from-scratch ResNet and MediaPipe "
             "Model Maker's recipe train on the same images; test accuracy is each file on the decoded test images, "
-            "MediaPipe accuracy and agreement (with the file's Keras model) come from MediaPipe's ImageClassifier on "
-            "the original full-size test files. The wait is wall-clock time from the start until the files exist: "
+            "MediaPipe accuracy and agreement come from MediaPipe's ImageClassifier on the original full-size test "
+            "files, which it resizes itself (agreement: with the same file run by LiteRT on the chain's own resized "
+            "pixels; for Model Maker, with its Keras model on its centre-crop view, which MediaPipe does not "
+            "reproduce). The wait is wall-clock time from the start until the files exist: "
             "for our chain `make train && make quantize` (which also evaluates every file it writes), for Model Maker "
             "its training and its two exports.")
 

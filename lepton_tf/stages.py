@@ -45,8 +45,9 @@ def train(run_dir, config, overwrite=False, given=None):
     `model.name: auto` and `data.image_size: 0` are first resolved from the
     data (`lepton_tf.models.choice`; `given`: the settings the user gave,
     which the photo defaults never replace). A folder holding a finished
-    run is refused unless `overwrite`; an
-    interrupted run with the same settings is resumed. Under
+    run is refused unless `overwrite`; an interrupted run with the same
+    settings is resumed (pretrained backbones, whose two phases take
+    minutes on cached features, start again instead). Under
     `train.strategy=multi_worker` every worker runs this; only the chief
     writes `run_dir` (see `lepton_tf.distribute`).
 

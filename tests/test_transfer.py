@@ -100,6 +100,20 @@ def test_photo_run_exports_every_file_and_measures_mediapipe_on_the_original_fil
     assert saved["agreement"] >= 0.9  # the SavedModel decodes the full-size files itself
 
 
+def test_qat_trains_only_what_the_float_stage_trained():
+    from lepton_tf.models.efficientnet_lite import efficientnet_lite
+    from lepton_tf.optimize.fold import fold_batch_norms
+    from lepton_tf.optimize.qat import quantize_for_training
+    from lepton_tf.transfer import freeze_untrained_part
+
+    folded, _ = fold_batch_norms(efficientnet_lite((32, 32, 3), 3, "efficientnet_lite0"))
+    quantized = quantize_for_training(folded, preserve_sparsity=False)
+    assert freeze_untrained_part(quantized, 5) > 0
+    trainable = {getattr(layer, "layer", layer).name for layer in quantized.layers if layer.trainable}
+    assert {"block11_expand_conv", "block15_project_conv", "top_conv", "logits"} <= trainable
+    assert not {"stem_conv", "block0_dw", "block10_project_conv"} & trainable
+
+
 def test_resize_modes_keep_the_aspect_ratio_or_not():
     from lepton_tf.data.images import resize_uint8
 

@@ -60,7 +60,8 @@ def load_image_folder(folder, config, cache_dir=None):
     for name, per_class in files.items():
         _check_same_classes(class_names, sorted(per_class), layout["train"], layout[name])
     skipped = []
-    on_disk = _use_disk_cache(config, sum(len(images) for split in files.values() for images, _ in split.values()))
+    count = sum(len(images) for split in files.values() for images, _ in split.values())
+    on_disk = _use_disk_cache(config, count, cache_dir is not None)
     splits = {name: _decode_split(per_class, class_names, config, skipped,
                                   Path(cache_dir) / f"{name}.npy" if on_disk else None)
               for name, per_class in files.items()}
@@ -72,10 +73,15 @@ def load_image_folder(folder, config, cache_dir=None):
 AUTO_DISK_BYTES = 2 << 30  # `data.cache: auto` memory-maps decoded images from disk above this size
 
 
-def _use_disk_cache(config, count):
-    """`data.cache`: disk, memory, or auto (disk when `count` decoded images would exceed AUTO_DISK_BYTES)."""
+def _use_disk_cache(config, count, have_folder):
+    """`data.cache`: disk, memory, or auto (disk when `count` decoded images would exceed AUTO_DISK_BYTES).
+
+    Auto stays in memory when the caller gave no folder for the cache.
+    """
     if config.cache != "auto":
         return config.cache == "disk"
+    if not have_folder:
+        return False
     size = count * config.image_size * config.image_size * 3
     if size > AUTO_DISK_BYTES:
         log.info("decoded images would take %.1f GiB: memory-mapping them from the run folder's cache/",
