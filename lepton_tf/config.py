@@ -214,16 +214,17 @@ def validate(config):
 
 def flatten(config):
     """{'data.image_size': 32, …}: every field of the config by its dotted name."""
+    return dotted(to_dict(config))
+
+
+def dotted(values, prefix=""):
+    """Nested dicts → {'a.b.c': leaf value}."""
     flat = {}
-
-    def walk(values, prefix):
-        for key, value in values.items():
-            if isinstance(value, dict):
-                walk(value, f"{prefix}{key}.")
-            else:
-                flat[f"{prefix}{key}"] = value
-
-    walk(to_dict(config), "")
+    for key, value in values.items():
+        if isinstance(value, dict):
+            flat.update(dotted(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
     return flat
 
 
@@ -318,18 +319,7 @@ def load(path=None, overrides=()):
 
 def given_keys(path=None, overrides=()):
     """Dotted names of the settings a config file and `--set` overrides give (what `auto` never replaces)."""
-    values = apply_overrides(read_yaml(path) if path is not None else {}, overrides)
-    given = set()
-
-    def walk(node, prefix):
-        for key, value in node.items():
-            if isinstance(value, dict):
-                walk(value, f"{prefix}{key}.")
-            else:
-                given.add(f"{prefix}{key}")
-
-    walk(values, "")
-    return given
+    return set(dotted(apply_overrides(read_yaml(path) if path is not None else {}, overrides)))
 
 
 def read_yaml(path):
