@@ -157,8 +157,7 @@ def test_csv_quoting_and_bom_load_the_right_rows_and_classes(tmp_path):
 
 @pytest.mark.parametrize("setting, message", [
     ("train.epochs=0", "'train.epochs' must be at least 1"),
-    ("data.image_size=0", "'data.image_size' must be at least 1"),
-    ("data.image_size=-3", "'data.image_size' must be at least 1"),
+    ("data.image_size=-3", "'data.image_size' must be at least 0"),  # 0 means the model's native size
     ("optimize.sparsity=1.0", "'optimize.sparsity' must be in [0, 1)"),
     ("optimize.sparsity=-0.1", "'optimize.sparsity' must be in [0, 1)"),
     ("train.learning_rate=.nan", "'train.learning_rate' must be a finite number"),
