@@ -75,6 +75,9 @@ def require_usable(data, source):
 
 def _load(source, config, run_dir):
     task = resolve_task(config)
+    if task == "image" and config.image_size == 0:
+        raise ConfigError("data.image_size is 0 (the model's native size), which `lepton train` resolves from the "
+                          "model; give a size in pixels to load images directly")
     if source.startswith("tfds:"):
         from lepton_tf.data.tfds_images import load_tfds_images
         from lepton_tf.data.tfds_text import load_tfds_text
