@@ -20,14 +20,14 @@ def run_once(name, work_dir, seed, overrides=()):
     config = config_lib.load(DATA_SETS[name], [*overrides, f"data.seed={seed}", "train.verbose=2"])
     run_dir = work_dir / name
     log.info("benchmark %s (seed %d): training the float model", name, seed)
-    trained = chain.train_float(run_dir, config)
-    task = chain.open_task(run_dir, config)
-    profile = chain.profile_training(task, config)
-    card = chain.quantize(run_dir)
-    frontier = chain.quantize_frontier(run_dir, work_dir / f"{name}_s{int(chain.FRONTIER_SPARSITY * 100)}")
-    log.info("benchmark %s: the tutorial recipe, %.0f s of training", name, trained["stages"]["float"]["train_seconds"])
-    theirs = _peer(task, config, trained["stages"]["float"]["train_seconds"], seed)
-    return {"ours": _ours(card, frontier, profile), "peer": theirs}
+    run = chain.train_float(run_dir, config)
+    seconds = run.card.stages["float"].train_seconds
+    profile = chain.profile_training(run.task, run.config)
+    card = run.quantize().card.to_dict()
+    frontier = chain.quantize_frontier(run, work_dir / f"{name}_s{int(chain.FRONTIER_SPARSITY * 100)}")
+    log.info("benchmark %s: the tutorial recipe, %.0f s of training", name, seconds)
+    theirs = _peer(run.task, run.config, seconds, seed)
+    return {"ours": _ours(card, frontier.card.to_dict(), profile), "peer": theirs}
 
 
 def _ours(card, frontier, profile):

@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 from lepton_tf.errors import LeptonError
-from lepton_tf.run_folder import RunFolder
+from lepton_tf import Run
 
 from benchmarks import model_maker, quick, report, suite, targets
 from benchmarks.photos import make_photo_folder
@@ -77,7 +77,7 @@ def run_chain(run_dir, overrides):
         finished = subprocess.run([sys.executable, "-m", "lepton_tf", *command], check=False)
         if finished.returncode:
             raise LeptonError(f"`lepton {' '.join(command)}` exited with status {finished.returncode}")
-    return RunFolder(run_dir).read_card(), time.perf_counter() - start
+    return Run.open(run_dir).card.to_dict(), time.perf_counter() - start
 
 
 def chain_record(card, wall_seconds):

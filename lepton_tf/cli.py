@@ -6,7 +6,6 @@ import logging
 import sys
 
 from lepton_tf.errors import LeptonError
-from lepton_tf.summary import summary_lines
 
 # Output-storage failures that get one clear message instead of a traceback.
 STORAGE_ERRORS = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is exceeded",
@@ -59,56 +58,26 @@ def positive_int(text):
 
 
 def run_command(args):
-    """Dispatches parsed arguments to a stage; returns the process exit code."""
-    from lepton_tf import stages
-    from lepton_tf.export import stage as export_stage
-
+    """Dispatches parsed arguments to `Run`; returns the process exit code."""
     if args.command == "predict":
         return _predict(args)
-    if args.command == "train":
-        from lepton_tf import config as config_lib
+    from lepton_tf.run import Run
 
-        card = stages.train(args.run_dir, config_lib.load(args.config, args.overrides), overwrite=args.overwrite,
-                            given=config_lib.given_keys(args.config, args.overrides))
-    elif args.command == "prune":
-        card = stages.prune(args.run_dir, args.overrides)
-    elif args.command == "quantize":
-        card = quantize(args.run_dir, args.overrides)
-    elif args.command == "export":
-        card = export_stage.export(args.run_dir, args.overrides)
+    if args.command == "train":
+        run = Run.create(args.run_dir, config=args.config, overrides=args.overrides, overwrite=args.overwrite,
+                         command=_command_line(args)).train()
     else:
-        card = export_stage.evaluate(args.run_dir)
-    print("\n".join(summary_lines(card, args.run_dir)))
+        run = Run.open(args.run_dir, getattr(args, "overrides", ()))
+        getattr(run, args.command)()
+    print(run.summary())
     return 0
 
 
-def quantize(run_dir, overrides=()):
-    """prune (when optimize.sparsity > 0) → QAT (unless optimize.skip_quantize) → export.
-
-    Holds the run's lock throughout. Once the whole chain has succeeded, the
-    stages the config no longer makes (a pruned model when sparsity is now 0)
-    are removed and the overrides are saved to config.yaml.
-    """
-    from lepton_tf import stages
-    from lepton_tf.export import stage as export_stage
-    from lepton_tf.run_folder import RunFolder
-
-    run = RunFolder(run_dir)
-    run.require()
-    with run.lock("quantize"):
-        config = run.read_config(overrides)
-        stages.require_current(run, config, "float")
-        if config.optimize.sparsity > 0:
-            stages.prune(run_dir, overrides, save_config=False)
-        if not config.optimize.skip_quantize:
-            stages.quantization_aware_train(run_dir, overrides, save_config=False)
-        export_stage.export(run_dir, overrides, save_config=False)
-        for stage in ("pruned", "qat"):
-            if stage not in stages.chain_stages(config):
-                stages.discard_stage(run, stage)
-        if overrides:
-            run.write_config(config)
-        return run.read_card()
+def _command_line(args):
+    """The `lepton train` command that made a run, for its model card."""
+    words = ["lepton train", str(args.run_dir), *([f"--config {args.config}"] if args.config else []),
+             *(f"--set {override}" for override in args.overrides), *(["--overwrite"] if args.overwrite else [])]
+    return " ".join(words)
 
 
 def _predict(args):

@@ -133,6 +133,15 @@ class ExportConfig:
 
 
 @dataclasses.dataclass
+class CardConfig:
+    """What MODEL_CARD.md says about use; an empty field gets a default text built from the run."""
+
+    intended_use: str = ""  # who should use the model, for what
+    out_of_scope_use: str = ""  # uses it was not made or measured for
+    license: str = ""  # of the trained weights (default: the pretrained weights' and the data's terms)
+
+
+@dataclasses.dataclass
 class Config:
     """Everything a run needs; `config.yaml` in the run folder holds one."""
 
@@ -141,6 +150,7 @@ class Config:
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
     optimize: OptimizeConfig = dataclasses.field(default_factory=OptimizeConfig)
     export: ExportConfig = dataclasses.field(default_factory=ExportConfig)
+    card: CardConfig = dataclasses.field(default_factory=CardConfig)
 
 
 CHOICES = {

@@ -97,9 +97,14 @@ def file_sizes(path):
 
 
 def top1_scores(predicted_probabilities, labels, reference_top1):
-    """Accuracy against `labels` and agreement with `reference_top1`."""
+    """The card fields of one file's predictions: accuracy, agreement with `reference_top1`, confusion matrix."""
+    from lepton_tf.report import confusion_matrix
+
     top1 = np.argmax(predicted_probabilities, axis=-1)
-    return float(np.mean(top1 == labels)), float(np.mean(top1 == reference_top1))
+    return {"accuracy": round(float(np.mean(top1 == labels)), 5),
+            "agreement": round(float(np.mean(top1 == reference_top1)), 5),
+            "confusion_matrix": confusion_matrix(labels, top1, predicted_probabilities.shape[-1]),
+            "examples": int(len(labels))}
 
 
 def evaluate_tflite(path, examples, labels, reference_top1, latency_runs=50, batch_size=256):
@@ -114,12 +119,11 @@ def evaluate_tflite(path, examples, labels, reference_top1, latency_runs=50, bat
       batch_size: batch used for the accuracy pass.
     """
     probabilities = TFLiteClassifier(path).predict(examples, batch_size)
-    accuracy, agreement = top1_scores(probabilities, labels, reference_top1)
     raw, packed = file_sizes(path)
     one, two = (measure_latency(path, examples[0], num_threads=threads, runs=latency_runs) for threads in (1, 2))
-    return {"bytes": raw, "gzip_bytes": packed, "accuracy": round(accuracy, 5), "agreement": round(agreement, 5),
+    return {"bytes": raw, "gzip_bytes": packed, **top1_scores(probabilities, labels, reference_top1),
             "latency_ms_p50": one["p50"], "latency_ms_p90": one["p90"], "latency_threads": 1,
-            "latency_ms_2_threads": {"p50": two["p50"], "p90": two["p90"]}, "examples": int(len(labels))}
+            "latency_ms_2_threads": {"p50": two["p50"], "p90": two["p90"]}}
 
 
 def evaluate_saved_model(path, encoded_inputs, labels, reference_top1, batch_size=256):
@@ -130,7 +134,5 @@ def evaluate_saved_model(path, encoded_inputs, labels, reference_top1, batch_siz
     (argument,) = signature.structured_input_signature[1]  # "images" or "texts"
     outputs = [signature(**{argument: tf.constant(encoded_inputs[start:start + batch_size])})["probabilities"].numpy()
                for start in range(0, len(encoded_inputs), batch_size)]
-    accuracy, agreement = top1_scores(np.concatenate(outputs), labels, reference_top1)
     raw, packed = file_sizes(path)
-    return {"bytes": raw, "gzip_bytes": packed, "accuracy": round(accuracy, 5), "agreement": round(agreement, 5),
-            "examples": int(len(labels))}
+    return {"bytes": raw, "gzip_bytes": packed, **top1_scores(np.concatenate(outputs), labels, reference_top1)}

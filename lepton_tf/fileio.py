@@ -81,6 +81,12 @@ def write_text(path, text):
     write_bytes(path, text.encode("utf-8"))
 
 
+def copy_file(source, destination):
+    """Copies a file to `destination` atomically (suffix kept, so `.weights.h5` stays loadable)."""
+    with atomic_path(destination, suffix="".join(Path(destination).suffixes)) as tmp:
+        shutil.copyfile(source, tmp)
+
+
 def write_json(path, obj):
     """Writes `obj` as indented JSON to `path` atomically."""
     write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")

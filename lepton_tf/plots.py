@@ -1,9 +1,10 @@
-"""Learning curves as a PNG.
+"""Learning curves and confusion matrices as PNGs.
 
 Uses matplotlib's `Figure` directly rather than pyplot, so writing a PNG
 never changes the global backend (notebooks keep their inline plots).
 """
 
+import numpy as np
 from matplotlib.figure import Figure
 
 from lepton_tf.fileio import atomic_path
@@ -33,3 +34,57 @@ def plot_curves(history, path, title):
     figure.tight_layout()
     with atomic_path(path, suffix=".png") as tmp:
         figure.savefig(tmp, format="png", dpi=100)
+
+
+COUNTED_CLASSES = 20  # beyond this many classes the counts would not fit in their cells
+LABELLED_CLASSES = 30  # tick labels for at most this many classes
+
+
+def plot_confusion_matrices(matrices, class_names, path, title):
+    """Plots confusion matrices side by side, each row normalised per true class, to `path`.
+
+    Args:
+      matrices: an ordered mapping panel title -> [true class][predicted class] counts.
+      class_names: the names of the classes, in index order.
+      path: the PNG to write (atomically).
+      title: figure title.
+
+    Raises:
+      ValueError: no matrix was given.
+    """
+    if not matrices:
+        raise ValueError("plot_confusion_matrices needs at least one matrix")
+    count = len(class_names)
+    side = min(max(4.0, 2.5 + 0.3 * min(count, LABELLED_CLASSES)), 12.0)
+    figure = Figure(figsize=(side * len(matrices) + 1.0, side + 0.8))
+    axes = figure.subplots(1, len(matrices), squeeze=False)[0]
+    for axis, (panel, matrix) in zip(axes, matrices.items()):
+        image = _plot_confusion_panel(axis, np.asarray(matrix, dtype=np.int64), class_names)
+        axis.set_title(panel)
+    axes[0].set_ylabel("true class")
+    for axis in axes[1:]:  # the panels share their rows: names on the first only, where they cannot overlap
+        axis.tick_params(labelleft=False)
+    figure.colorbar(image, ax=list(axes), shrink=0.8, label="share of the true class")
+    figure.suptitle(title)
+    with atomic_path(path, suffix=".png") as tmp:
+        figure.savefig(tmp, format="png", dpi=100)
+
+
+def _plot_confusion_panel(axis, counts, class_names):
+    """Draws one matrix on `axis`; returns the image (for the colour bar)."""
+    support = counts.sum(axis=1, keepdims=True)
+    # A class absent from the test split has no row to normalise: leave it blank rather than NaN.
+    shares = np.divide(counts, support, out=np.zeros(counts.shape), where=support > 0)
+    image = axis.imshow(shares, cmap="Blues", vmin=0.0, vmax=1.0, interpolation="nearest")
+    count = len(counts)
+    if count <= COUNTED_CLASSES:
+        size = max(5, 11 - count // 3)
+        for (true, predicted), value in np.ndenumerate(counts):
+            colour = "white" if shares[true, predicted] > 0.5 else "black"
+            axis.text(predicted, true, str(value), ha="center", va="center", color=colour, fontsize=size)
+    labelled = list(class_names[:LABELLED_CLASSES])
+    ticks = range(len(labelled))
+    axis.set_xticks(ticks, labelled, rotation=90 if count > 6 or max(map(len, labelled), default=0) > 8 else 0)
+    axis.set_yticks(ticks, labelled)
+    axis.set_xlabel("predicted class")
+    return image

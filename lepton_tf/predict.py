@@ -1,9 +1,10 @@
 """`lepton predict MODEL INPUT…`: top-k classes for image files or sentences.
 
-MODEL is a run folder (its SavedModel, else its float Keras model), a
-SavedModel folder, or a `.tflite` file inside a run folder (labels and
-preprocessing come from the run's model card and vocab.txt). For image
-models each INPUT is an image file; for text models each INPUT is a sentence.
+MODEL is a run folder (its newest SavedModel, else its float Keras model), a
+SavedModel folder, or a `.tflite` file inside a run folder. Labels and the
+preprocessing object come from the run's model card (and vocab.txt), so each
+kind of file gets its inputs exactly as it was exported to take them. For
+image models each INPUT is an image file; for text models a sentence.
 """
 
 import logging
@@ -11,42 +12,50 @@ from pathlib import Path
 
 import numpy as np
 
-from lepton_tf.data.images import decode_file, resize_uint8
-from lepton_tf.data.pipeline import Normalization
-from lepton_tf.errors import ModelFileError, RunFolderError
+from lepton_tf.card import SAVED_MODEL_DIR
+from lepton_tf.data.preprocessing import load_preprocessing
+from lepton_tf.errors import DataError, ModelFileError, RunFolderError
 from lepton_tf.run_folder import RunFolder
 
 log = logging.getLogger(__name__)
 
 
 def load_predictor(model_path):
-    """Returns (classify, card) where classify(list of inputs) → probabilities [N, C].
+    """Returns (classify, labels, preprocessing) where classify(list of raw inputs) → probabilities [N, C].
 
     Raises:
       RunFolderError: MODEL is none of the supported kinds, or no model card is found for it.
     """
     path = Path(model_path)
-    if path.is_dir() and (path / "saved_model" / "1" / "saved_model.pb").is_file():
-        path = path / "saved_model" / "1"
-    card = _find_card(path)
+    if path.is_dir() and newest_saved_model(path):
+        path = newest_saved_model(path)
+    run_dir = _run_dir_of(path)
+    card = RunFolder(run_dir).read_card() if run_dir else None
     if card is None:
         raise RunFolderError(f"no model_card.json found for {path}: labels and preprocessing are unknown")
+    preprocessing = load_preprocessing(card.input, run_dir)
     if path.is_dir() and (path / "saved_model.pb").is_file():
-        return _saved_model_predictor(path, card), card
+        return _saved_model_predictor(path, preprocessing.kind), card.labels, preprocessing
     if path.is_dir() and RunFolder(path).model_path("float").is_file():
         model = RunFolder(path).load_model("float")
-        preprocess = _preprocessor(card, path, normalise=True)
-        return (lambda inputs: model.predict(preprocess(inputs), verbose=0)), card
+        return (lambda inputs: model.predict(preprocessing.model_inputs(inputs), verbose=0)), card.labels, preprocessing
     if path.is_file() and path.suffix == ".tflite":
         from lepton_tf.evaluate import TFLiteClassifier
 
         classifier = TFLiteClassifier(path)
-        preprocess = _preprocessor(card, _run_dir_of(path), normalise=False)  # TFLite files take pixels
-        return (lambda inputs: classifier.predict(preprocess(inputs))), card
+        return (lambda inputs: classifier.predict(preprocessing.file_inputs(inputs))), card.labels, preprocessing
     raise RunFolderError(f"{model_path} is not a run folder, a SavedModel folder or a .tflite file")
 
 
-def _saved_model_predictor(path, card):
+def newest_saved_model(run_dir):
+    """`run_dir/saved_model/N` with the highest N (what TF Serving serves), or None."""
+    folder = Path(run_dir) / SAVED_MODEL_DIR
+    versions = [entry for entry in folder.iterdir() if entry.name.isdigit() and (entry / "saved_model.pb").is_file()] \
+        if folder.is_dir() else []
+    return max(versions, key=lambda entry: int(entry.name), default=None)
+
+
+def _saved_model_predictor(path, kind):
     from lepton_tf.keras import tf
 
     try:
@@ -54,57 +63,37 @@ def _saved_model_predictor(path, card):
     except (OSError, ValueError, KeyError, RuntimeError, tf.errors.OpError) as error:
         raise ModelFileError(f"{path} is not a readable SavedModel with a serving_default signature "
                              f"({str(error).strip().splitlines()[0][:200]})") from None
-    if card["task"] == "text":
+    if kind == "text":
         return lambda inputs: signature(texts=tf.constant(inputs))["probabilities"].numpy()
     return lambda inputs: signature(images=tf.constant([Path(f).read_bytes() for f in inputs]))["probabilities"].numpy()
 
 
-def _preprocessor(card, run_dir, normalise):
-    if card["task"] == "text":
-        from lepton_tf.data.tokenizers import TOKENIZERS
-        from lepton_tf.keras import tf
-
-        described = card["input"]["tokenizer"]
-        tokenizer = TOKENIZERS[described["kind"]].load(Path(run_dir) / described["vocabulary_file"],
-                                                       card["input"]["shape"][0])
-        return lambda texts: tokenizer(tf.constant(texts)).numpy()
-    recorded = card["input"]["normalization"]
-    normalization = Normalization(recorded["mean"], recorded["std"])
-    size, resize = card["input"]["shape"][0], card["input"].get("resize", "squash")
-
-    def preprocess(files):
-        pixels = np.stack([resize_uint8(decode_file(f), size, resize) for f in files])
-        return normalization.apply_numpy(pixels) if normalise else pixels.astype(np.float32)
-
-    return preprocess
-
-
 def _run_dir_of(path):
-    for folder in list(Path(path).resolve().parents)[:3]:
+    """The run folder a model path lies in (itself, or up to three levels up), or None."""
+    path = Path(path).resolve()
+    for folder in [path, *list(path.parents)[:3]]:
         if (folder / "model_card.json").is_file():
             return folder
     return None
 
 
-def _find_card(path):
-    run_dir = _run_dir_of(path / "x") if Path(path).is_dir() else _run_dir_of(path)
-    return RunFolder(run_dir).read_card() if run_dir else None
+def top_k_pairs(probabilities, labels, top_k):
+    """[(class name, probability), …] best first, for each row of `probabilities`."""
+    return [[(labels[i], float(row[i])) for i in np.argsort(row)[::-1][:top_k]] for row in probabilities]
 
 
 def predict(model_path, inputs, top_k=3):
     """Classifies each input; returns (lines to print, number of inputs that failed)."""
-    classify, card = load_predictor(model_path)
-    names = card["labels"]
+    classify, labels, preprocessing = load_predictor(model_path)
     lines, failed = [], 0
     for item in inputs:
-        if card["task"] == "image":
+        if preprocessing.kind == "image":
             try:
-                decode_file(item)  # a clear message for unreadable files, whatever the model kind
-            except (OSError, ValueError) as error:
-                log.error("%s: not a readable image: %s", item, error)
+                preprocessing.pixels([item])  # a clear message for unreadable files, whatever the model kind
+            except DataError as error:
+                log.error("%s", error)
                 failed += 1
                 continue
-        probabilities = classify([item])[0]
-        best = np.argsort(probabilities)[::-1][:top_k]
-        lines.append(f"{item}: " + ", ".join(f"{names[i]} {probabilities[i]:.3f}" for i in best))
+        (pairs,) = top_k_pairs(classify([item]), labels, top_k)
+        lines.append(f"{item}: " + ", ".join(f"{name} {probability:.3f}" for name, probability in pairs))
     return lines, failed

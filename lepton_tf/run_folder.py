@@ -84,9 +84,9 @@ class RunFolder:
             return []
         return sorted(p.name for p in self.path.iterdir() if p.name != STATE_DIR)
 
-    def remove_outputs(self):
-        """Deletes every recorded output; files the project did not write are never touched."""
-        for relative in sorted(self.recorded_outputs(), key=len, reverse=True):
+    def remove_outputs(self, keep=()):
+        """Deletes every recorded output but `keep`; files the project did not write are never touched."""
+        for relative in sorted(self.recorded_outputs() - set(keep), key=len, reverse=True):
             self.remove_output(relative)
 
     def remove_output(self, relative):
@@ -150,12 +150,15 @@ class RunFolder:
             raise RunFolderError(
                 f"run folder {self.path} not found; train it first: "
                 f"`make train NAME={self.name}` or `lepton train {self.path}`")
+        if not self.is_run_folder() and not self.file("model_card.json").is_file():
+            raise RunFolderError(f"{self.path} is not a run folder (lepton never trained a model there); train one: "
+                                 f"`make train NAME=...`, `lepton train RUN_DIR` or `Run.create(...).train()`")
         card = self.read_card()
-        if not self.model_path("float").is_file() or "float" not in card.get("stages", {}):
-            status = card.get("status", "unknown")
+        if not self.model_path("float").is_file() or card is None or "float" not in card.stages:
+            status, stage = (card.status, card.stage) if card else ("unknown", "unknown")
             raise RunFolderError(
                 f"run folder {self.path} has no finished float model (status: {status}, stage: "
-                f"{card.get('stage', 'unknown')}); run `lepton train {self.path}` again to finish or resume it")
+                f"{stage}); run `lepton train {self.path}` again to finish or resume it")
 
     def require_writable(self):
         """Raises RunFolderError when the run folder cannot be created or written (read-only, not a folder)."""
@@ -186,18 +189,15 @@ class RunFolder:
         write_text(self.output("labels.txt"), labels_text(class_names))
 
     def read_card(self):
+        """The run's `ModelCard`, or None when the folder has none yet."""
+        from lepton_tf.card import ModelCard
+
         path = self.file("model_card.json")
-        return _read_json(path) if path.is_file() else {}
+        return ModelCard.from_dict(_read_json(path), path) if path.is_file() else None
 
     def write_card(self, card):
-        write_json(self.output("model_card.json"), card)
-
-    def update_card(self, updates):
-        """Deep-merges `updates` into model_card.json and writes it atomically."""
-        card = self.read_card()
-        _deep_merge(card, updates)
-        self.write_card(card)
-        return card
+        """Writes `card` (a `ModelCard`) to model_card.json, atomically: the card's only writer."""
+        write_json(self.output("model_card.json"), card.to_dict())
 
     # --- models: weights only ---------------------------------------------------------------------
 
@@ -263,9 +263,3 @@ def _remove_empty_parents(folder, root):
         folder = folder.parent
 
 
-def _deep_merge(target, updates):
-    for key, value in updates.items():
-        if isinstance(value, dict) and isinstance(target.get(key), dict):
-            _deep_merge(target[key], value)
-        else:
-            target[key] = value

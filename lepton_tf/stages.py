@@ -1,12 +1,14 @@
-"""The stages a run goes through: train → prune → QAT (export lives in `export/stage.py`).
+"""The stages of a run: train → prune → QAT (export is `lepton_tf.export_stage`).
 
-Each stage reads the run folder earlier stages wrote, adds its outputs and
-records its figures in `model_card.json`. Image and text runs differ only in
-their task object (`lepton_tf.tasks`).
+Each stage function takes the open run folder, its config, its task (data +
+preprocessing, loaded once by `lepton_tf.run.Run`) and the model card, writes
+its outputs into the folder and returns its `StageResult`. Only `Run` calls
+them and records the results; image and text runs differ only in their task.
 """
 
 import contextlib
 import dataclasses
+import datetime
 import logging
 import time
 from pathlib import Path
@@ -15,21 +17,18 @@ import numpy as np
 
 from lepton_tf import distribute, environment
 from lepton_tf import train as train_lib
+from lepton_tf.card import DataDetails, ModelCard, ModelDetails, StageResult, Usage
 from lepton_tf.config import Config, flatten, stage_settings
 from lepton_tf.data.digits import BUILTIN_NAME
-from lepton_tf.data.sources import load_data, resolve_task
+from lepton_tf.data.sources import resolve_task
 from lepton_tf.errors import LeptonError, RunFolderError, TrainingError
-from lepton_tf.fileio import remove_stale_temporaries
 from lepton_tf.keras import keras
 from lepton_tf.models import is_pretrained, load_pretrained, resolve_name
-from lepton_tf.models.choice import choose
 from lepton_tf.optimize import prune as prune_lib
 from lepton_tf.optimize.fold import fold_batch_norms
 from lepton_tf.optimize import qat as qat_lib
 from lepton_tf.plots import plot_curves
-from lepton_tf.run_folder import RunFolder
 from lepton_tf.schedules import make_schedule, steps_for
-from lepton_tf.tasks import new_task, reopen_task
 from lepton_tf.transfer import fit_transfer, freeze_untrained_part
 
 log = logging.getLogger(__name__)
@@ -37,92 +36,62 @@ log = logging.getLogger(__name__)
 # Per stage, the outputs of a stage besides its weights (a discarded stage loses all of them).
 STAGE_OUTPUTS = {"float": ("history.csv", "curves.png"), "pruned": ("history_pruned.csv",),
                  "qat": ("history_qat.csv",)}
+# Pruning ramps sparsity up over the first two thirds of the fine-tune's steps, in this many increments.
+PRUNE_INCREMENTS = 20
 
 
-def train(run_dir, config, overwrite=False, given=None):
-    """Trains the float model: `lepton train` / `make train`.
+def train_float(run, config, task, card, strategy, backup_root):
+    """Trains the float model and saves its weights; returns (float32 Keras model, StageResult).
 
-    `model.name: auto` and `data.image_size: 0` are first resolved from the
-    data (`lepton_tf.models.choice`; `given`: the settings the user gave,
-    which the photo defaults never replace). A folder holding a finished
-    run is refused unless `overwrite`; an interrupted run with the same
-    settings is resumed (pretrained backbones, whose two phases take
-    minutes on cached features, start again instead). Under
-    `train.strategy=multi_worker` every worker runs this; only the chief
-    writes `run_dir` (see `lepton_tf.distribute`).
-
-    Returns:
-      The model card.
-
-    Raises:
-      RunFolderError: the folder holds a finished run (and not `overwrite`), is not a run
-        folder, holds an interrupted run with other settings, or is in use by another process.
+    `card` gets the parameter count (and, for pretrained backbones, how the
+    two transfer phases went). `backup_root` is where a multi-worker chief's
+    resume backup lives (see `lepton_tf.distribute`).
     """
-    # First: MultiWorkerMirroredStrategy must exist before any other TensorFlow op.
-    strategy = distribute.make_strategy(config.train.strategy)
-    chief = distribute.is_chief(config.train.strategy)
-    run = RunFolder(run_dir if chief else distribute.scratch_dir())
-    overwrite = overwrite or not chief  # a worker's folder holds only its scratch copy of the outputs
-    config, choice = choose(_with_absolute_source(config), given)
-    refuse_foreign_folder(run)  # before the lock, which would add its file to someone else's folder
-    with run.lock("train"):
-        prepare_for_training(run, config, overwrite)
-        remove_stale_temporaries(run.path)
-        with recorded_failure(run):
-            card = _train_float(run, config, strategy, Path(run_dir), choice)
-    if not chief:
-        log.info("worker done; only the chief writes %s (this worker's outputs: %s)", run_dir, run.path)
-        distribute.discard_scratch(run.path)
-    return card
-
-
-def _train_float(run, config, strategy, backup_root, choice):
-    _record_data_outputs(run, config)
-    task = new_task(load_data(config.data, run.path), config)
-    run.write_config(config)
-    run.write_labels(task.class_names)
-    task.save_assets(run)
-    run.write_card(_base_card(run, config, task, choice))
     if is_pretrained(config.model):
-        model, seconds, transfer = _fit_pretrained(run, config, task)
-        run.update_card({"model": {"transfer": transfer}})
+        model, seconds, card.model.transfer = _fit_pretrained(run, config, task)
     else:
         model, seconds = _fit_float(run, config, task, strategy, backup_root)
     run.save_model(model, "float")
     history = train_lib.read_history(run.file("history.csv"))
     plot_curves(history, run.output("curves.png"), f"{run.name}: {model.name} on {config.data.source}")
-    run.update_card({"model": {"params": model.count_params()}})
-    return finish_stage(run, "float", {
-        "accuracy": keras_accuracy(model, task, config), "epochs": len(history.get("loss", [])),
-        "val_accuracy": _last(history.get("val_accuracy")), "train_seconds": round(seconds, 1),
-        "settings": stage_settings(config, "float"), **distribute.describe(strategy, config.train.strategy),
-        "mixed_precision": config.train.mixed_precision, "jit_compile": config.train.jit_compile})
+    card.model.params = model.count_params()
+    accuracy, confusion = keras_scores(model, task, config)
+    return model, StageResult(
+        accuracy=accuracy, confusion_matrix=confusion, epochs=len(history.get("loss", [])),
+        val_accuracy=_last(history.get("val_accuracy")), train_seconds=round(seconds, 1),
+        settings=stage_settings(config, "float"), **distribute.describe(strategy, config.train.strategy),
+        mixed_precision=config.train.mixed_precision, jit_compile=config.train.jit_compile)
 
 
-def prepare_for_training(run, config, overwrite):
+def prepare_for_training(run, config, overwrite, keep=()):
     """Makes `run` ready for a float training run, or refuses (then nothing has changed).
 
     An empty or new folder is used as it is (`refuse_foreign_folder` has turned
     away someone else's); an interrupted run resumes when its settings match; a run with
     finished stages is replaced only with `overwrite`, and then only the files
-    the project wrote are removed.
+    the project wrote are removed (but `keep`: in-memory data just written there).
 
     Raises:
-      RunFolderError: as `train` says.
+      RunFolderError: as `refuse_finished_run` says, or an interrupted run has other settings.
     """
     if not run.is_run_folder() or overwrite:
-        run.remove_outputs()
+        run.remove_outputs(keep)
         return
     if has_backup(run, "float"):
         _require_same_settings_to_resume(run, config)
         return
-    card = run.read_card()
-    if card.get("stages"):
+    refuse_finished_run(run)
+    run.remove_outputs(keep)  # an earlier attempt that finished nothing: start it afresh
+
+
+def refuse_finished_run(run):
+    """Raises RunFolderError when `run` holds finished stages (replacing them takes `overwrite`)."""
+    card = run.read_card() if run.is_run_folder() else None
+    if card is not None and card.stages:
         raise RunFolderError(
-            f"{run.path} already holds a trained run (status: {card.get('status', 'unknown')}; stages: "
-            f"{', '.join(card['stages'])}; exported files: {len(card.get('artifacts', {}))}); add --overwrite "
-            f"(make train OVERWRITE=1) to replace it, or choose a new NAME (nothing was changed)")
-    run.remove_outputs()  # an earlier attempt that finished nothing: start it afresh
+            f"{run.path} already holds a trained run (status: {card.status}; stages: {', '.join(card.stages)}; "
+            f"exported files: {len(card.artifacts)}); add --overwrite (make train OVERWRITE=1; "
+            f"Run.create(..., overwrite=True)) to replace it, or choose a new NAME (nothing was changed)")
 
 
 def refuse_foreign_folder(run):
@@ -198,57 +167,55 @@ def _local_float32_copy(model, task, config):
     return copy
 
 
-def prune(run_dir, overrides=(), save_config=True):
-    """Prunes the float model to `optimize.sparsity` and fine-tunes it: `lepton prune`."""
-    with open_stage(run_dir, overrides, "pruned", save_config) as (run, config, task):
-        cfg = config.optimize
-        steps = steps_for(len(task.data.train), config.data.batch_size) * cfg.prune_epochs
-        frequency = max(steps * 2 // 3 // 20, 1)
-        end_step = max(steps * 2 // 3 // frequency, 1) * frequency  # full sparsity a third before the end
-        strategy_name, strategy = _fine_tune_strategy(config)
-        with strategy.scope():
-            model = prune_lib.prune_model(run.load_model("float", config), cfg.sparsity, end_step)
-        discard_mismatched_backup(run, "pruned", config)
-        seconds = _fine_tune(run, config, task, model, strategy, "pruned", cfg.prune_epochs,
-                             prune_lib.pruning_callbacks())
-        stripped = prune_lib.strip(model)
-        run.save_model(stripped, "pruned")
-        overall, per_layer = prune_lib.measure_sparsity(stripped)
-        log.info("pruned to %.1f%% zeros in prunable weights (target %.0f%%)", 100 * overall, 100 * cfg.sparsity)
-        return finish_stage(run, "pruned", {
-            "accuracy": keras_accuracy(stripped, task, config), "sparsity": round(overall, 4),
-            "target_sparsity": cfg.sparsity, "layer_sparsity": per_layer, "epochs": cfg.prune_epochs,
-            "train_seconds": round(seconds, 1), "settings": stage_settings(config, "pruned"),
-            **distribute.describe(strategy, strategy_name)})
+def prune(run, config, task, card):
+    """Prunes the float model to `optimize.sparsity`, fine-tunes it and saves it; returns its StageResult."""
+    cfg = config.optimize
+    steps = steps_for(len(task.data.train), config.data.batch_size) * cfg.prune_epochs
+    ramp_steps = steps * 2 // 3
+    frequency = max(ramp_steps // PRUNE_INCREMENTS, 1)  # steps between sparsity increments
+    end_step = max(ramp_steps // frequency, 1) * frequency  # full sparsity a third before the end
+    strategy_name, strategy = _fine_tune_strategy(config)
+    with strategy.scope():
+        model = prune_lib.prune_model(run.load_model("float", config), cfg.sparsity, end_step)
+    discard_mismatched_backup(run, card, "pruned", config)
+    seconds = _fine_tune(run, config, task, model, strategy, "pruned", cfg.prune_epochs,
+                         prune_lib.pruning_callbacks())
+    stripped = prune_lib.strip(model)
+    run.save_model(stripped, "pruned")
+    overall, per_layer = prune_lib.measure_sparsity(stripped)
+    log.info("pruned to %.1f%% zeros in prunable weights (target %.0f%%)", 100 * overall, 100 * cfg.sparsity)
+    accuracy, confusion = keras_scores(stripped, task, config)
+    return StageResult(
+        accuracy=accuracy, confusion_matrix=confusion, sparsity=round(overall, 4), target_sparsity=cfg.sparsity,
+        layer_sparsity=per_layer, epochs=cfg.prune_epochs, train_seconds=round(seconds, 1),
+        settings=stage_settings(config, "pruned"), **distribute.describe(strategy, strategy_name))
 
 
-def quantization_aware_train(run_dir, overrides=(), save_config=True):
+def quantization_aware_train(run, config, task, card):
     """QAT from the pruned model (sparsity-preserving) when `optimize.sparsity` > 0, else from the float one."""
-    with open_stage(run_dir, overrides, "qat", save_config) as (run, config, task):
-        source = "pruned" if config.optimize.sparsity > 0 else "float"
-        require_current(run, config, source)
-        source_model, folded = fold_batch_norms(run.load_model(source, config))
-        strategy_name, strategy = _fine_tune_strategy(config)
-        with strategy.scope():
-            model = qat_lib.quantize_for_training(source_model, preserve_sparsity=source == "pruned")
-        if is_pretrained(config.model):
-            freeze_untrained_part(model, config.train.fine_tune_blocks)
-        discard_mismatched_backup(run, "qat", config)
-        if not has_backup(run, "qat"):  # a resumed QAT restores its trained ranges instead
-            qat_lib.calibrate_ranges(model, source_model,
-                                     task.examples("train", sample_indices(task, config, "train"))[0],
-                                     config.data.batch_size)
-        seconds = _fine_tune(run, config, task, model, strategy, "qat", config.optimize.qat_epochs, [])
-        run.save_model(model, "qat")
-        overall, _ = prune_lib.measure_sparsity(model)
-        return finish_stage(run, "qat", {
-            "accuracy": keras_accuracy(model, task, config), "source": source,
-            "scheme": "Default8BitPrunePreserveQuantizeScheme" if source == "pruned" else "Default8BitQuantizeScheme",
-            "sparsity": round(overall, 4), "folded_batch_norms": folded,
-            "quantized_layers": qat_lib.quantized_layer_names(model),
-            "float_layers": qat_lib.unquantized_layer_names(model), "frozen_layers": qat_lib.frozen_layer_names(model),
-            "epochs": config.optimize.qat_epochs, "train_seconds": round(seconds, 1),
-            "settings": stage_settings(config, "qat"), **distribute.describe(strategy, strategy_name)})
+    source = "pruned" if config.optimize.sparsity > 0 else "float"
+    require_current(run, card, config, source)
+    source_model, folded = fold_batch_norms(run.load_model(source, config))
+    strategy_name, strategy = _fine_tune_strategy(config)
+    with strategy.scope():
+        model = qat_lib.quantize_for_training(source_model, preserve_sparsity=source == "pruned")
+    if is_pretrained(config.model):
+        freeze_untrained_part(model, config.train.fine_tune_blocks)
+    discard_mismatched_backup(run, card, "qat", config)
+    if not has_backup(run, "qat"):  # a resumed QAT restores its trained ranges instead
+        qat_lib.calibrate_ranges(model, source_model, task.examples("train", sample_indices(task, config, "train"))[0],
+                                 config.data.batch_size)
+    seconds = _fine_tune(run, config, task, model, strategy, "qat", config.optimize.qat_epochs, [])
+    run.save_model(model, "qat")
+    overall, _ = prune_lib.measure_sparsity(model)
+    accuracy, confusion = keras_scores(model, task, config)
+    return StageResult(
+        accuracy=accuracy, confusion_matrix=confusion, source=source,
+        scheme="Default8BitPrunePreserveQuantizeScheme" if source == "pruned" else "Default8BitQuantizeScheme",
+        sparsity=round(overall, 4), folded_batch_norms=folded, quantized_layers=qat_lib.quantized_layer_names(model),
+        float_layers=qat_lib.unquantized_layer_names(model), frozen_layers=qat_lib.frozen_layer_names(model),
+        epochs=config.optimize.qat_epochs, train_seconds=round(seconds, 1), settings=stage_settings(config, "qat"),
+        **distribute.describe(strategy, strategy_name))
 
 
 def chain_stages(config):
@@ -257,19 +224,19 @@ def chain_stages(config):
             *([] if config.optimize.skip_quantize else ["qat"])]
 
 
-def require_current(run, config, stage):
+def require_current(run, card, config, stage):
     """Raises RunFolderError unless `stage`'s model exists and was made with `config`'s settings.
 
     A model made with other settings (say, pruned to 50% when the config now
     says 0%) would make every later file and figure describe the wrong model.
     """
-    entry = run.read_card().get("stages", {}).get(stage)
+    entry = card.stages.get(stage)
     if entry is None or not run.model_path(stage).is_file():
         raise RunFolderError(f"{run.path} has no {stage} model for these settings yet: "
                              f"run `lepton quantize {run.path}`")
-    if "settings" not in entry:
+    if not entry.settings:
         return  # made before settings were recorded: nothing to compare with
-    changed = settings_changes(entry["settings"], stage_settings(config, stage))
+    changed = settings_changes(entry.settings, stage_settings(config, stage))
     if changed:
         hint = (f"train a new run, or retrain this one with `lepton train {run.path} --overwrite`" if stage == "float"
                 else f"run `lepton quantize {run.path}` (with the same settings) to rebuild it")
@@ -288,39 +255,26 @@ def settings_changes(before, now):
     return "; ".join(f"{key}: {before.get(key)!r} → {now.get(key)!r}" for key in keys[:5])
 
 
-def discard_stage(run, stage):
+def discard_stage(run, card, stage):
     """Removes a stage's model, history and card entry (a later config no longer makes it)."""
     for relative in (f"keras/{stage}.weights.h5", f"keras/{stage}.h5", *STAGE_OUTPUTS[stage],
                      f"checkpoints/{stage}.weights.h5", f"backup/{stage}", f"logs/{stage}"):
         run.remove_output(relative)
-    card = run.read_card()
-    if card.get("stages", {}).pop(stage, None) is not None:
+    if card.stages.pop(stage, None) is not None:
         run.write_card(card)
         log.info("removed the %s model of %s: these settings do not make it", stage, run.path)
 
 
-def discard_mismatched_backup(run, stage, config):
+def discard_mismatched_backup(run, card, stage, config):
     """Drops an interrupted fine-tune's backup when it was made with other settings (it would resume them)."""
-    started = run.read_card().get("started", {}).get(stage)
+    started = card.started.get(stage)
     now = stage_settings(config, stage)
     if has_backup(run, stage) and started != now:
         log.info("discarding the interrupted %s fine-tune in %s: it had other settings (%s)", stage, run.path,
                  settings_changes(started or {}, now))
         run.remove_output(f"backup/{stage}")
-    run.update_card({"started": {stage: now}})
-
-
-def finish_stage(run, stage, entry):
-    """Records a finished stage (replacing any earlier entry of it) and status done; returns the card."""
-    return finish_run(run, {"stage": stage, "stages": {**run.read_card().get("stages", {}), stage: entry}})
-
-
-def finish_run(run, updates):
-    """Writes `updates` (top-level keys replaced whole) with status done and no error; returns the card."""
-    card = {**run.read_card(), **updates, "status": "done"}
-    card.pop("error", None)
+    card.started[stage] = now
     run.write_card(card)
-    return card
 
 
 def _fine_tune_strategy(config):
@@ -381,61 +335,31 @@ def keras_top1(model, examples, batch_size=256):
     return np.argmax(model.predict(examples, batch_size=batch_size, verbose=0), axis=-1)
 
 
-def keras_accuracy(model, task, config):
-    """Test-split top-1 accuracy of a Keras model."""
+def keras_scores(model, task, config):
+    """Test-split top-1 accuracy of a Keras model, and its confusion matrix."""
+    from lepton_tf.report import confusion_matrix
+
     examples, labels = task.examples("test")
-    return round(float(np.mean(keras_top1(model, examples, config.export.eval_batch_size) == labels)), 5)
+    predicted = keras_top1(model, examples, config.export.eval_batch_size)
+    accuracy = round(float(np.mean(predicted == labels)), 5)
+    return accuracy, confusion_matrix(labels, predicted, len(task.class_names))
 
 
 @contextlib.contextmanager
-def open_stage(run_dir, overrides, stage, save_config=True):
-    """Opens a trained run for one stage, holding its lock: yields (run, config, task).
-
-    The config is the run's with `overrides`; it is saved to config.yaml only
-    when the stage succeeds (and `save_config`), so a failed command leaves the
-    record as it was. Problems found before the stage starts (bad settings, a
-    missing data folder, changed classes) change nothing; a stage that fails
-    once started is recorded as `status: failed` with its error.
-
-    Raises:
-      RunFolderError: no finished float model, one made with other settings, the data's
-        classes changed since training, or another process holds the run.
-    """
-    run = RunFolder(run_dir)
-    run.require()
-    with run.lock(stage):
-        if remove_stale_temporaries(run.path):
-            log.info("removed files an interrupted run left half-written in %s", run.path)
-        config = run.read_config(overrides)
-        require_current(run, config, "float")
-        _record_data_outputs(run, config)
-        data = load_data(config.data, run.path)
-        if data.class_names != run.read_labels():
-            raise RunFolderError(
-                f"the classes in {config.data.source} no longer match {run.file('labels.txt')}: "
-                f"{data.class_names} vs {run.read_labels()}")
-        task = reopen_task(data, run, config)
-        with recorded_failure(run):
-            run.update_card({"status": "running", "stage": stage})
-            yield run, config, task
-        if overrides and save_config:
-            run.write_config(config)
-
-
-@contextlib.contextmanager
-def recorded_failure(run):
+def recorded_failure(run, card):
     """Records `status: failed` and the error in the card when the block raises, then re-raises."""
     try:
         yield
     except BaseException as error:
+        card.fail(error)
         try:
-            run.update_card({"status": "failed", "error": f"{type(error).__name__}: {error}".splitlines()[0][:500]})
+            run.write_card(card)
         except OSError:  # a full or read-only disk cannot take the status either
             log.warning("could not record status 'failed' in %s", run.file("model_card.json"))
         raise
 
 
-def _record_data_outputs(run, config):
+def record_data_outputs(run, config):
     """Records what loading the data may write into the run folder (decoded-image cache, built-in digits)."""
     if config.data.cache != "memory":  # auto may choose the disk
         run.output("cache")
@@ -447,7 +371,7 @@ def _val_dataset(task, config):
     return task.dataset("val", config, False) if len(task.data.val) else None
 
 
-def _with_absolute_source(config):
+def with_absolute_source(config):
     """Records a folder source as an absolute path so later stages find it from anywhere."""
     source = Path(config.data.source)
     if not config.data.source.startswith("tfds:") and source.is_dir():
@@ -455,17 +379,19 @@ def _with_absolute_source(config):
     return config
 
 
-def _base_card(run, config, task, choice):
+def base_card(run, config, task, choice, command):
+    """The card of a run about to train: what the data, the preprocessing and the model are."""
     data = task.data
-    return {
-        "name": run.name, "task": task.name, "status": "running", "stage": "float",
-        "labels": task.class_names, "input": task.card_input(),
-        "output": {"name": "probabilities", "shape": [len(task.class_names)], "dtype": "float32"},
-        "model": {"name": resolve_name(config.model, resolve_task(config.data)), "choice": choice},
-        "data": {"source": config.data.source, "examples": {s: len(getattr(data, s)) for s in ("train", "val", "test")},
-                 "skipped": len(data.skipped), **task.card_data()},
-        "stages": {}, "artifacts": {}, "environment": environment.describe(),
-    }
+    return ModelCard(
+        name=run.name, task=task.name, status="running", stage="float", labels=list(task.class_names),
+        input=task.preprocessing.describe(),
+        output={"name": "probabilities", "shape": [len(task.class_names)], "dtype": "float32"},
+        model=ModelDetails(name=resolve_name(config.model, resolve_task(config.data)), choice=choice),
+        data=DataDetails(source=config.data.source, examples={s: len(getattr(data, s)) for s in ("train", "val", "test")},
+                         skipped=len(data.skipped), **task.card_data()),
+        usage=Usage(**dataclasses.asdict(config.card)), command=command,
+        created=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        environment=environment.describe())
 
 
 def _last(values):

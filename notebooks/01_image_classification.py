@@ -14,12 +14,13 @@
 # %% [markdown]
 # # 01 — Image classification with a `tf.data` pipeline
 #
-# This notebook loads an image folder, looks at what the augmentation pipeline
-# feeds the model, trains a small ResNet, reads its learning curves and
-# confusion matrix, and exports a SavedModel that answers a JPEG with a label.
+# This notebook trains a small ResNet on an image folder with `lepton_tf.Run`,
+# looks at what the augmentation pipeline feeds the model, reads its learning
+# curves, confusion matrix and model card, and exports a SavedModel that
+# answers a JPEG with a label.
 #
-# It uses the built-in digits data set (written once as an image folder), or
-# `../shared/data/cifar10` when present and `LEPTON_QUICK` is not set.
+# It uses the built-in digits data set (written once as an image folder inside
+# the run), or `../shared/data/cifar10` when present and `LEPTON_QUICK` is not set.
 # **Quick mode** (`LEPTON_QUICK=1`, what CI runs) trains for 2 epochs.
 
 # %%
@@ -28,27 +29,34 @@ from pathlib import Path
 
 QUICK = os.environ.get("LEPTON_QUICK", "0") == "1"
 CIFAR = Path("../../shared/data/cifar10")
-RECIPE = "../configs/cifar10.yaml" if CIFAR.is_dir() and not QUICK else "../configs/default.yaml"
+USE_CIFAR = CIFAR.is_dir() and not QUICK
+RECIPE = "../configs/cifar10.yaml" if USE_CIFAR else "../configs/default.yaml"
+DATA = CIFAR if USE_CIFAR else None  # None: the recipe's data.source (the built-in digits)
 RUN_DIR = Path("../saved_models/notebook_01")
-OVERRIDES = ["train.epochs=2", "train.verbose=0"] if QUICK else ["train.verbose=2"]
-if CIFAR.is_dir() and not QUICK:
-    OVERRIDES.append(f"data.source={CIFAR}")
+OVERRIDES = ["train.verbose=0"] if QUICK else ["train.verbose=2"]
+if QUICK:
+    OVERRIDES += ["train.epochs=2", "export.latency_runs=10", "export.mediapipe_examples=100"]
+
+# %% [markdown]
+# ## Train
+# `Run.create(...).train()` is what `make train` runs: it loads the data, then
+# writes the run folder (config, labels, Keras weights, history, model card).
+# A folder that already holds a trained run is refused unless
+# `overwrite=True` — what re-running this tutorial needs (only files lepton
+# wrote are replaced).
 
 # %%
 import matplotlib.pyplot as plt
 import numpy as np
 
-from lepton_tf import config as config_lib
-from lepton_tf import stages
-from lepton_tf.data.sources import load_data
-from lepton_tf.tasks import new_task
+from lepton_tf import Run
 
-config = config_lib.load(RECIPE, OVERRIDES)
-data = load_data(config.data, "../saved_models/notebook_01_data")  # the built-in digits are written there
-task = new_task(data, config)
-print(f"{len(data.class_names)} classes: {data.class_names}")
-print({split: len(getattr(data, split)) for split in ("train", "val", "test")}, "examples;",
-      len(data.skipped), "files skipped")
+run = Run.create(RUN_DIR, data=DATA, config=RECIPE, overrides=OVERRIDES, overwrite=True).train()
+data = run.task.data
+print(f"{len(run.task.class_names)} classes: {run.task.class_names}")
+print(run.card.data.examples, "examples;", run.card.data.skipped, "files skipped")
+float_stage = run.card.stages["float"]
+print("test accuracy:", float_stage.accuracy, "in", float_stage.train_seconds, "s")
 
 # %% [markdown]
 # ## What the model sees
@@ -56,32 +64,29 @@ print({split: len(getattr(data, split)) for split in ("train", "val", "test")}, 
 # the recipe, un-normalised back to pixels for display.
 
 # %%
-images, labels = next(iter(task.dataset("train", config, training=True)))
-mean, std = np.array(task.normalization.mean), np.array(task.normalization.std)
+images, labels = next(iter(run.task.dataset("train", run.config, True)))
+normalization = run.task.preprocessing.normalization
+mean, std = np.array(normalization.mean), np.array(normalization.std)
 pixels = np.clip(images.numpy() * std + mean, 0, 255).astype(np.uint8)
 figure, axes = plt.subplots(3, 8, figsize=(12, 5))
 for axis, image, label in zip(axes.flat, pixels, labels.numpy()):
     axis.imshow(image)
-    axis.set_title(data.class_names[int(label.argmax())], fontsize=9)
+    axis.set_title(run.task.class_names[int(label.argmax())], fontsize=9)
     axis.set_xticks([]), axis.set_yticks([])
-figure.suptitle(f"Augmented training batch ({config.data.image_size}x{config.data.image_size} pixels)")
+size = run.task.preprocessing.size
+figure.suptitle(f"Augmented training batch ({size}x{size} pixels)")
 plt.show()
 
 # %% [markdown]
-# ## Train
-# `stages.train` is what `make train` runs: it writes the run folder
-# (config, labels, Keras weights, history, model card). A folder that already
-# holds a trained run is refused unless `overwrite=True` — what re-running
-# this tutorial needs (only files lepton wrote are replaced).
+# ## Learning curves
+# The run logs one row an epoch to `history.csv` in its folder.
 
 # %%
-card = stages.train(RUN_DIR, config, overwrite=True)
-print("test accuracy:", card["stages"]["float"]["accuracy"], "in", card["stages"]["float"]["train_seconds"], "s")
+import csv
 
-# %%
-from lepton_tf.train import read_history
-
-history = read_history(RUN_DIR / "history.csv")
+with open(run.folder.path / "history.csv", newline="") as handle:
+    rows = {int(row["epoch"]): row for row in csv.DictReader(handle)}  # a resumed epoch: its last row
+history = {key: [float(rows[epoch][key]) for epoch in sorted(rows)] for key in next(iter(rows.values()))}
 epochs = np.arange(1, len(history["loss"]) + 1)
 figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
 left.plot(epochs, history["loss"], label="train"), left.plot(epochs, history["val_loss"], label="validation")
@@ -92,56 +97,70 @@ plt.show()
 
 # %% [markdown]
 # ## Where it goes wrong
-# The confusion matrix on the test split, then the test images of the most
-# frequent confusion.
+# The run drew the confusion matrix on the test split into
+# `confusion_matrix.png`; the counts are in the model card.
 
 # %%
-from sklearn.metrics import confusion_matrix
+from IPython.display import Image as ShowImage, Markdown, display
 
-from lepton_tf.run_folder import RunFolder
+display(ShowImage(filename=str(run.folder.path / "confusion_matrix.png")))
 
-model = RunFolder(RUN_DIR).load_model("float")
-examples, truth = task.examples("test")
-predicted = model.predict(examples, verbose=0).argmax(-1)
-matrix = confusion_matrix(truth, predicted, labels=range(len(data.class_names)))
-figure, axis = plt.subplots(figsize=(6, 5))
-shown = axis.imshow(matrix, cmap="Blues")
-axis.set(title="Confusion matrix (test split)", xlabel="predicted class", ylabel="true class",
-         xticks=range(len(data.class_names)), yticks=range(len(data.class_names)))
-axis.set_xticklabels(data.class_names, rotation=90), axis.set_yticklabels(data.class_names)
-figure.colorbar(shown, label="test images (count)")
-plt.show()
+# %% [markdown]
+# The test images of the most frequent confusion, found with the float
+# Keras model (`run.model("float")`).
 
 # %%
+matrix = np.array(float_stage.confusion_matrix)
 errors = matrix.copy()
 np.fill_diagonal(errors, 0)
 true_class, wrong_class = np.unravel_index(errors.argmax(), errors.shape)
+inputs, truth = run.task.examples("test")
+predicted = run.model("float").predict(inputs, verbose=0).argmax(-1)
 confused = np.flatnonzero((truth == true_class) & (predicted == wrong_class))[:8]
 figure, axes = plt.subplots(1, max(len(confused), 1), figsize=(12, 2.5), squeeze=False)
 for axis, index in zip(axes.flat, confused):
     axis.imshow(data.test.images[index])
     axis.set_xticks([]), axis.set_yticks([])
-figure.suptitle(f"{errors.max()} '{data.class_names[true_class]}' images predicted as "
-                f"'{data.class_names[wrong_class]}'")
+figure.suptitle(f"{errors.max()} '{run.task.class_names[true_class]}' images predicted as "
+                f"'{run.task.class_names[wrong_class]}'")
 plt.show()
 
 # %% [markdown]
+# ## The model card
+# `MODEL_CARD.md` is rendered from `model_card.json` after every stage: the
+# data, the model, the figures and who it is for. Its start:
+
+# %%
+card_text = (run.folder.path / "MODEL_CARD.md").read_text()
+display(Markdown("\n".join(card_text.splitlines()[:30])))
+
+# %% [markdown]
 # ## A SavedModel that takes a JPEG
-# The serving signature decodes, resizes and normalises inside, so a server
-# client posts image bytes and gets a label name back.
+# `run.export()` writes a new `saved_model/N` version (and the TFLite files
+# notebook 04 looks at) and measures each. The serving signature decodes,
+# resizes and normalises inside, so a server client posts image bytes and
+# gets a label name back.
 
 # %%
 import io
 
 from PIL import Image
 
-from lepton_tf.export.saved_model import save_module
 from lepton_tf.keras import tf
 
-save_module(task.serving_module(model, config), RUN_DIR / "saved_model" / "1")
-serve = tf.saved_model.load(str(RUN_DIR / "saved_model" / "1")).signatures["serving_default"]
+run.export()
+saved_model = run.folder.path / run.card.latest_saved_model()
+serve = tf.saved_model.load(str(saved_model)).signatures["serving_default"]
 jpeg = io.BytesIO()
 Image.fromarray(data.test.images[0]).save(jpeg, format="JPEG", quality=95)
 answer = serve(images=tf.constant([jpeg.getvalue()]))
-print("true:", data.class_names[data.test.labels[0]], "| served:", answer["classes"].numpy()[0].decode(),
+print("true:", run.task.class_names[data.test.labels[0]], "| served:", answer["classes"].numpy()[0].decode(),
       f"(p={answer['probabilities'].numpy().max():.3f})")
+
+# %% [markdown]
+# In Python, `run.predict` takes image files (or bytes) and gives the top
+# classes with their probabilities, preprocessing them as the signature does.
+
+# %%
+print(run.predict([jpeg.getvalue()], top_k=3))
+print(run.summary())

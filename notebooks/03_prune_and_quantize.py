@@ -36,13 +36,11 @@ STAGE_EPOCHS = ["optimize.prune_epochs=2", "optimize.qat_epochs=2"] if QUICK els
 import matplotlib.pyplot as plt
 import numpy as np
 
-from lepton_tf import config as config_lib
-from lepton_tf import stages
-from lepton_tf.export import stage as export_stage
+from lepton_tf import Run
 
-float_card = stages.train(ROOT / "float", config_lib.load("../configs/default.yaml", TRAIN + STAGE_EPOCHS),
-                          overwrite=True)  # re-running the tutorial replaces its own run
-print("float test accuracy:", float_card["stages"]["float"]["accuracy"])
+float_run = Run.create(ROOT / "float", config="../configs/default.yaml", overrides=TRAIN + STAGE_EPOCHS,
+                       overwrite=True).train()  # re-running the tutorial replaces its own run
+print("float test accuracy:", float_run.card.stages["float"].accuracy)
 
 # %% [markdown]
 # ## The pruning schedule
@@ -62,9 +60,12 @@ axis.legend()
 plt.show()
 
 # %% [markdown]
-# ## Prune copies of the float model
-# Two sparsity levels with PQAT, and one 50% copy that skips QAT so its int8
-# file comes from post-training quantization.
+# ## Prune forks of the float model
+# Two sparsity levels with PQAT, and one 50% fork that skips QAT so its int8
+# file comes from post-training quantization. `float_run.fork(folder)` starts a
+# new run folder holding the same float model; each fork is reopened with its
+# own settings (`Run.open(folder, overrides)`), and `quantize()` runs what
+# `make quantize` does: prune → QAT → export → evaluate every file.
 
 # %%
 VARIANTS = {"sparsity 50%, PQAT": (0.5, False), "sparsity 75%, PQAT": (0.75, False),
@@ -72,20 +73,17 @@ VARIANTS = {"sparsity 50%, PQAT": (0.5, False), "sparsity 75%, PQAT": (0.75, Fal
 cards = {}
 for label, (sparsity, skip_qat) in VARIANTS.items():
     run_dir = ROOT / label.replace(" ", "_").replace(",", "").replace("%", "")
-    shutil.rmtree(run_dir, ignore_errors=True)
-    shutil.copytree(ROOT / "float", run_dir)
+    shutil.rmtree(run_dir, ignore_errors=True)  # a fresh fork each time the notebook runs
+    float_run.fork(run_dir)
     overrides = [f"optimize.sparsity={sparsity}", f"optimize.skip_quantize={str(skip_qat).lower()}"]
-    stages.prune(run_dir, overrides)
-    if not skip_qat:
-        stages.quantization_aware_train(run_dir)
-    cards[label] = export_stage.export(run_dir)
+    cards[label] = Run.open(run_dir, overrides).quantize().card  # prune → QAT (unless skipped) → export
 
 # %%
-layers = list(cards["sparsity 50%, PQAT"]["stages"]["pruned"]["layer_sparsity"])
+layers = list(cards["sparsity 50%, PQAT"].stages["pruned"].layer_sparsity)
 positions = np.arange(len(layers))
 figure, axis = plt.subplots(figsize=(10, 4))
 for offset, label in zip((-0.2, 0.2), ("sparsity 50%, PQAT", "sparsity 75%, PQAT")):
-    per_layer = cards[label]["stages"]["pruned"]["layer_sparsity"]
+    per_layer = cards[label].stages["pruned"].layer_sparsity
     axis.bar(positions + offset, [per_layer[name] * 100 for name in layers], 0.4, label=label.split(",")[0])
 axis.set(title="Zeros per layer after pruning (stripped weights)", xlabel="layer", ylabel="zeros (% of weights)",
          xticks=positions)
@@ -98,9 +96,9 @@ plt.show()
 
 # %%
 for label, card in cards.items():
-    int8 = card["artifacts"]["tflite/int8.tflite"]
-    print(f"{label:20}  int8 from {int8['source']:6}  accuracy {int8['accuracy']:.4f}  "
-          f"gzip {int8['gzip_bytes'] / 1e3:6.1f} KB")
+    int8 = card.artifacts["tflite/int8.tflite"]
+    print(f"{label:20}  int8 from {int8.source:6}  accuracy {int8.accuracy:.4f}  "
+          f"gzip {int8.gzip_bytes / 1e3:6.1f} KB")
 
 # %% [markdown]
 # ## Accuracy against size, every exported file
@@ -114,12 +112,12 @@ formats = ["float32", "float16", "dynamic", "int8"]
 markers = dict(zip(formats, "osD^"))
 figure, axis = plt.subplots(figsize=(8, 5))
 for index, (label, card) in enumerate(cards.items()):
-    points = [card["artifacts"][f"tflite/{fmt}.tflite"] for fmt in formats]
+    points = [card.artifacts[f"tflite/{fmt}.tflite"] for fmt in formats]
     colour = f"C{index}"
-    axis.plot([p["gzip_bytes"] / 1e3 for p in points], [p["accuracy"] * 100 for p in points], ":", color=colour,
+    axis.plot([p.gzip_bytes / 1e3 for p in points], [p.accuracy * 100 for p in points], ":", color=colour,
               alpha=0.5)
     for fmt, point in zip(formats, points):
-        axis.scatter(point["gzip_bytes"] / 1e3, point["accuracy"] * 100, marker=markers[fmt], color=colour,
+        axis.scatter(point.gzip_bytes / 1e3, point.accuracy * 100, marker=markers[fmt], color=colour,
                      label=f"{label} · {fmt}" if fmt == "int8" else None)
 axis.set(title="Test accuracy vs compressed file size", xlabel="gzip size (KB, log scale)",
          ylabel="test accuracy (%)")

@@ -14,8 +14,8 @@
 # %% [markdown]
 # # 04 — Deploy TFLite: formats, metadata, LiteRT and MediaPipe
 #
-# This notebook takes a trained run through `lepton quantize` (prune → QAT →
-# export), then opens the four `.tflite` files it writes: what each format
+# This notebook trains a run and takes it through `run.quantize()` (prune →
+# QAT → export → evaluate, what `lepton quantize` does), then opens the four `.tflite` files it writes: what each format
 # costs in size and latency, what metadata travels inside the file, and how
 # the LiteRT interpreter and MediaPipe Tasks (the client Android and iOS apps
 # use) run it. It ends with the app code that loads the file.
@@ -36,51 +36,66 @@ OPTIMIZE = ["optimize.prune_epochs=2", "optimize.qat_epochs=2"] if QUICK else []
 import matplotlib.pyplot as plt
 import numpy as np
 
-from lepton_tf import config as config_lib
-from lepton_tf import stages
-from lepton_tf.cli import quantize
+from lepton_tf import Run
 
-stages.train(RUN_DIR, config_lib.load("../configs/default.yaml", TRAIN + OPTIMIZE),
-             overwrite=True)  # re-running the tutorial replaces its own run
-card = quantize(RUN_DIR)
-print("stages:", {name: stage["accuracy"] for name, stage in card["stages"].items()})
+run = Run.create(RUN_DIR, config="../configs/default.yaml", overrides=TRAIN + OPTIMIZE,
+                 overwrite=True)  # re-running the tutorial replaces its own run
+run.train().quantize()
+card = run.card
+print("stages:", {name: stage.accuracy for name, stage in card.stages.items()})
+print(run.summary())
 
 # %% [markdown]
 # ## Four formats, measured by running each file
 # Every figure below was measured on the test split by running the file itself
-# (`lepton evaluate`): accuracy, agreement with the Keras model it came from,
-# size, and single-image latency with 1 and 2 interpreter threads.
+# (`run.evaluate()` measures them again): accuracy, agreement with the Keras
+# model it came from, size, and single-image latency with 1 and 2 interpreter
+# threads.
 
 # %%
 formats = ["float32", "float16", "dynamic", "int8"]
-entries = [card["artifacts"][f"tflite/{fmt}.tflite"] for fmt in formats]
+entries = [card.artifacts[f"tflite/{fmt}.tflite"] for fmt in formats]
 print(f"{'format':8} {'KB':>7} {'gzip KB':>8} {'accuracy':>9} {'agreement':>10} {'MediaPipe':>10}")
 for fmt, entry in zip(formats, entries):
-    print(f"{fmt:8} {entry['bytes'] / 1e3:7.1f} {entry['gzip_bytes'] / 1e3:8.1f} {entry['accuracy']:9.4f} "
-          f"{entry['agreement']:10.4f} {entry['mediapipe_agreement']:10.4f}")
+    print(f"{fmt:8} {entry.bytes / 1e3:7.1f} {entry.gzip_bytes / 1e3:8.1f} {entry.accuracy:9.4f} "
+          f"{entry.agreement:10.4f} {entry.mediapipe_agreement:10.4f}")
 
 figure, (size_axis, latency_axis) = plt.subplots(1, 2, figsize=(11, 4))
-size_axis.bar(formats, [entry["bytes"] / 1e3 for entry in entries])
+size_axis.bar(formats, [entry.bytes / 1e3 for entry in entries])
 size_axis.set(title="File size", xlabel="format", ylabel="size (KB)")
 positions = np.arange(len(formats))
-latency_axis.bar(positions - 0.2, [entry["latency_ms_p50"] for entry in entries], 0.4, label="1 thread")
-latency_axis.bar(positions + 0.2, [entry["latency_ms_2_threads"]["p50"] for entry in entries], 0.4, label="2 threads")
+latency_axis.bar(positions - 0.2, [entry.latency_ms_p50 for entry in entries], 0.4, label="1 thread")
+latency_axis.bar(positions + 0.2, [entry.latency_ms_2_threads["p50"] for entry in entries], 0.4, label="2 threads")
 latency_axis.set(title="Single-image latency (p50, LiteRT, this CPU)", xlabel="format", ylabel="latency (ms)",
                  xticks=positions, xticklabels=formats)
 latency_axis.legend()
 plt.show()
 
 # %% [markdown]
+# ## The model card
+# `MODEL_CARD.md` carries the same figures for a reader: its start, and the
+# table of exported files.
+
+# %%
+from IPython.display import Markdown, display
+
+lines = (run.folder.path / "MODEL_CARD.md").read_text().splitlines()
+start = lines[:lines.index("## Intended use")]
+table = lines[lines.index("### Exported files (test split)"):]
+table = table[:next(i for i, line in enumerate(table) if i and line.startswith("#"))]
+display(Markdown("\n".join(start + table)))
+
+# %% [markdown]
 # ## What travels inside the file
 # Labels, the input's colour space and normalisation, and (for text) the
 # tokenizer are stored as TFLite metadata, so an app needs nothing else.
-# `tflite/<format>.metadata.json` holds the same dump.
+# The export writes a readable dump of it beside each file,
+# `tflite/<format>.metadata.json`.
 
 # %%
-from lepton_tf.export import metadata
+import json
 
-content = (RUN_DIR / "tflite" / "int8.tflite").read_bytes()
-described = metadata.read(content)
+described = json.loads((run.folder.path / "tflite" / "int8.metadata.json").read_text())
 subgraph = described["metadata"]["subgraphMetadata"][0]
 print("model:", described["metadata"]["name"], "| min parser version:", described["metadata"]["minParserVersion"])
 print("attached files:", described["associated_files"])
@@ -95,12 +110,9 @@ print("output:", subgraph["outputTensorMetadata"][0]["description"])
 # %%
 from ai_edge_litert.interpreter import Interpreter
 
-from lepton_tf.data.sources import load_data
-
-config = config_lib.load(RUN_DIR / "config.yaml")
-data = load_data(config.data, RUN_DIR)
-labels = (RUN_DIR / "labels.txt").read_text().splitlines()
-interpreter = Interpreter(model_path=str(RUN_DIR / "tflite" / "int8.tflite"))
+data = run.task.data  # the run's decoded splits (test images: uint8 RGB pixels)
+labels = (run.folder.path / "labels.txt").read_text().splitlines()
+interpreter = Interpreter(model_path=str(run.folder.path / "tflite" / "int8.tflite"))
 interpreter.allocate_tensors()
 source, target = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
 print("input", source["dtype"].__name__, source["shape"], "quantization", source["quantization"])
@@ -121,7 +133,7 @@ from mediapipe.tasks.python import vision
 from mediapipe.tasks.python.core import base_options
 
 options = vision.ImageClassifierOptions(
-    base_options=base_options.BaseOptions(model_asset_path=str(RUN_DIR / "tflite" / "int8.tflite")), max_results=3)
+    base_options=base_options.BaseOptions(model_asset_path=str(run.folder.path / "tflite" / "int8.tflite")), max_results=3)
 with vision.ImageClassifier.create_from_options(options) as classifier:
     result = classifier.classify(mp.Image(image_format=mp.ImageFormat.SRGB, data=data.test.images[0]))
 for category in result.classifications[0].categories:

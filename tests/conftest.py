@@ -1,5 +1,6 @@
 """Shared fixtures: tiny generated image folders, a tiny config, one trained run."""
 
+import json
 import os
 import subprocess
 import sys
@@ -48,6 +49,11 @@ TINY_SETTINGS = [
     "optimize.prune_epochs=2", "optimize.qat_epochs=1", "optimize.sparsity=0.5", "optimize.learning_rate=0.002",
     "export.latency_runs=3", "export.representative_examples=16", "export.eval_batch_size=16",
 ]
+
+
+def card_json(run_dir):
+    """A run's model_card.json as written (the JSON other tools read)."""
+    return json.loads((Path(run_dir) / "model_card.json").read_text(encoding="utf-8"))
 
 
 def as_sets(settings):

@@ -172,12 +172,13 @@ def serve(tmp_path_factory):
     as floats (exact for uint8), so the test reads back what the signature saw.
     """
     from lepton_tf.data.pipeline import Normalization
+    from lepton_tf.data.preprocessing import ImagePreprocessing
     from lepton_tf.export.saved_model import ImageClassifierModule, save_module
     from lepton_tf.keras import keras, tf
 
     model = keras.Sequential([keras.Input((SIZE, SIZE, 3)), keras.layers.Reshape((SIZE * SIZE * 3,))])
     names = [f"c{i}" for i in range(SIZE * SIZE * 3)]  # argmax indexes a pixel; gather needs that many names
-    module = ImageClassifierModule(model, names, Normalization([0.0] * 3, [1.0] * 3), SIZE)
+    module = ImageClassifierModule(model, names, ImagePreprocessing(Normalization([0.0] * 3, [1.0] * 3), SIZE))
     path = save_module(module, tmp_path_factory.mktemp("export") / "saved_model" / "1")
     signature = tf.saved_model.load(str(path)).signatures["serving_default"]
 

@@ -6,7 +6,7 @@ import socket
 import numpy as np
 import pytest
 
-from conftest import SHARED_DATA, TINY_SETTINGS, as_sets, link_subset, start_lepton, start_python, wait_for
+from conftest import SHARED_DATA, TINY_SETTINGS, as_sets, link_subset, start_lepton, start_python, wait_for, card_json
 from lepton_tf.cli import main
 from lepton_tf.run_folder import RunFolder
 from lepton_tf.train import read_history
@@ -58,18 +58,18 @@ def test_two_workers_end_identical_and_only_the_chief_writes_the_run_folder(tmp_
     run_workers(run_dir, [*settings, "train.strategy=multi_worker"], scratch)
 
     chief, worker = RunFolder(run_dir), RunFolder(scratch)
-    trained = chief.read_card()["stages"]["float"]
+    trained = card_json(chief.path)["stages"]["float"]
     assert (trained["strategy"], trained["replicas"], trained["workers"]) == ("multi_worker", 2, 2)
     for chief_weights, worker_weights in zip(chief.load_model("float").get_weights(),
                                              worker.load_model("float").get_weights()):
         np.testing.assert_allclose(chief_weights, worker_weights, rtol=1e-5, atol=1e-6)
     assert not [p for p in run_dir.rglob("*") if "workertemp" in p.name]  # Keras' worker backups are gone
-    assert worker.read_card()["stages"]["float"]["epochs"] == trained["epochs"] == 2
+    assert card_json(worker.path)["stages"]["float"]["epochs"] == trained["epochs"] == 2
 
     # The same global batch on one worker lands within noise of the two-worker run.
     single_dir = tmp_path / "single"
     assert main(["train", str(single_dir), *as_sets(settings)]) == 0
-    single = RunFolder(single_dir).read_card()["stages"]["float"]
+    single = card_json(RunFolder(single_dir).path)["stages"]["float"]
     assert single["replicas"] == 1 and single["strategy"] == "default"
     assert abs(single["accuracy"] - trained["accuracy"]) <= 0.15
     two, one = (read_history(RunFolder(folder).file("history.csv"))["loss"][-1] for folder in (run_dir, single_dir))
@@ -94,7 +94,7 @@ def test_mirrored_strategy_trains_prunes_and_quantizes_on_two_replicas(tmp_path,
     process = start_python("-c", TRAIN_AND_QUANTIZE_ON_TWO_CPU_REPLICAS, "train", run_dir, *as_sets(settings))
     output = wait_for(process, WORKER_TIMEOUT)
     assert process.returncode == 0, output
-    card = RunFolder(run_dir).read_card()
+    card = card_json(RunFolder(run_dir).path)
     for stage in ("float", "pruned", "qat"):
         assert (card["stages"][stage]["strategy"], card["stages"][stage]["replicas"]) == ("mirrored", 2), stage
     assert card["stages"]["qat"]["sparsity"] >= 0.49  # PQAT kept the zeros under the strategy
@@ -114,11 +114,11 @@ def test_mixed_precision_and_xla_train_a_float32_model_that_converts(tmp_path, i
                 "train.jit_compile=true", "optimize.prune_epochs=1", "optimize.qat_epochs=1"]
     assert main(["train", str(run_dir), *as_sets(settings)]) == 0
     run = RunFolder(run_dir)
-    trained = run.read_card()["stages"]["float"]
+    trained = card_json(run.path)["stages"]["float"]
     assert trained["mixed_precision"] and trained["jit_compile"]
     model = run.load_model("float")
     assert {w.dtype.name for w in model.weights} == {"float32"} and model.compute_dtype == "float32"
     assert main(["quantize", str(run_dir)]) == 0
-    artifacts = run.read_card()["artifacts"]
+    artifacts = card_json(run.path)["artifacts"]
     assert artifacts["tflite/float32.tflite"]["agreement"] == 1.0
     assert artifacts["tflite/int8.tflite"]["accuracy"] > 0.8

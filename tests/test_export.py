@@ -11,6 +11,7 @@ from lepton_tf.evaluate import TFLiteClassifier
 from lepton_tf.fileio import atomic_dir, write_text
 from lepton_tf.keras import tf
 from lepton_tf.run_folder import RunFolder
+from conftest import card_json
 
 TFLITE = ["float32", "float16", "dynamic", "int8"]
 # How close each format's probabilities must stay to its Keras model's.
@@ -26,7 +27,7 @@ def run(quantized_run):
 def test_split(run):
     config = run.read_config()
     data = load_data(config.data, run.path)
-    card = run.read_card()
+    card = card_json(run.path)
     norm = Normalization(card["input"]["normalization"]["mean"], card["input"]["normalization"]["std"])
     return data, norm.apply_numpy(data.test.images)
 
@@ -65,11 +66,11 @@ def test_model_card_has_the_contract_fields(run):
 @pytest.mark.parametrize("fmt", TFLITE)
 def test_each_tflite_file_takes_pixels_and_matches_its_keras_model(run, test_split, test_pixels, fmt):
     data, examples = test_split
-    source = run.read_card()["artifacts"][f"tflite/{fmt}.tflite"]["source"]
+    source = card_json(run.path)["artifacts"][f"tflite/{fmt}.tflite"]["source"]
     expected = run.load_model(source).predict(examples, verbose=0)
     got = TFLiteClassifier(run.file(f"tflite/{fmt}.tflite")).predict(test_pixels)
     np.testing.assert_allclose(got, expected, atol=TOLERANCE[fmt])
-    card_entry = run.read_card()["artifacts"][f"tflite/{fmt}.tflite"]
+    card_entry = card_json(run.path)["artifacts"][f"tflite/{fmt}.tflite"]
     assert card_entry["accuracy"] == pytest.approx(np.mean(got.argmax(-1) == data.test.labels), abs=1e-4)
 
 
@@ -99,7 +100,7 @@ def test_saved_model_resizes_larger_images_exactly_like_the_loader(run, test_spl
     path = write_image(tmp_path / "big.png", CLASS_COLOURS["green"], size=30)
     serve = tf.saved_model.load(str(run.file("saved_model/1"))).signatures["serving_default"]
     got = serve(images=tf.constant([path.read_bytes()]))["probabilities"].numpy()
-    card = run.read_card()["input"]["normalization"]
+    card = card_json(run.path)["input"]["normalization"]
     pixels = resize_uint8(decode_file(path), 12)[None]
     expected = run.load_model("float").predict(Normalization(card["mean"], card["std"]).apply_numpy(pixels), verbose=0)
     np.testing.assert_allclose(got, expected, atol=1e-5)

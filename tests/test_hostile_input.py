@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (CLASS_COLOURS, REPO, TINY_SETTINGS, as_sets, make_image_folder, write_image)
+from conftest import (CLASS_COLOURS, REPO, TINY_SETTINGS, as_sets, card_json, make_image_folder, write_image)
 from lepton_tf.cli import main
 from lepton_tf.run_folder import RunFolder
 
@@ -59,7 +59,7 @@ def test_overwrite_removes_only_what_the_project_wrote(quantized_run, tmp_path, 
                  *as_sets([f"data.source={image_folder}", *TINY_SETTINGS, "train.epochs=1"])]) == 0
     assert all(path.read_text() == "the user's own file" for path in mine)
     assert not old_int8.exists() and not run.file("saved_model").exists()
-    card = run.read_card()
+    card = card_json(run.path)
     assert list(card["stages"]) == ["float"] and card["artifacts"] == {} and card["stages"]["float"]["epochs"] == 1
 
 
@@ -80,7 +80,7 @@ def test_a_failed_override_is_not_saved_and_the_run_stays_done(quantized_run, tm
     before = snapshot(run.path)
     assert main(["quantize", str(run.path), "--set", f"data.source={tmp_path / 'moved_away'}"]) == 2
     assert "data folder not found" in error_line(capsys)
-    assert snapshot(run.path) == before and run.read_card()["status"] == "done"
+    assert snapshot(run.path) == before and card_json(run.path)["status"] == "done"
 
 
 def test_a_planted_outputs_list_cannot_delete_outside_the_run_folder(quantized_run, tmp_path, image_folder, capsys):
@@ -206,22 +206,22 @@ def test_a_diverging_loss_fails_the_run_instead_of_finishing_it(tmp_path, image_
                 "train.epochs=2"]
     assert main(["train", str(run.path), *as_sets(settings)]) == 2
     assert "training loss became" in error_line(capsys)
-    card = run.read_card()
+    card = card_json(run.path)
     assert card["status"] == "failed" and "float" not in card["stages"] and not run.model_path("float").exists()
     assert not run.file("backup/float").exists()  # the next command starts afresh, not from diverged weights
     assert main(["train", str(run.path), *as_sets([*settings, "train.learning_rate=0.01"])]) == 0
-    assert run.read_card()["status"] == "done"
+    assert card_json(run.path)["status"] == "done"
 
 
 def test_quantize_with_other_sparsity_rebuilds_every_stage_it_needs(quantized_run, tmp_path, capsys):
     from lepton_tf.optimize.prune import measure_sparsity
 
     run = copy_run(quantized_run, tmp_path / "run")
-    assert run.read_card()["stages"]["qat"]["source"] == "pruned"
+    assert card_json(run.path)["stages"]["qat"]["source"] == "pruned"
     assert main(["export", str(run.path), "--set", "optimize.sparsity=0.75"]) == 2
     assert "was made with other settings (optimize.sparsity: 0.5 → 0.75)" in error_line(capsys)
     assert main(["quantize", str(run.path), "--set", "optimize.sparsity=0"]) == 0
-    card = run.read_card()
+    card = card_json(run.path)
     assert "pruned" not in card["stages"] and not run.model_path("pruned").exists()
     assert card["stages"]["qat"]["source"] == "float" and run.read_config().optimize.sparsity == 0.0
     overall, _ = measure_sparsity(run.load_model("qat"))

@@ -5,24 +5,21 @@ import json
 import numpy as np
 import pytest
 
-from conftest import TINY_TEXT_SETTINGS
+from conftest import TINY_TEXT_SETTINGS, card_json
+from lepton_tf import Run
 from lepton_tf.cli import main
-from lepton_tf.data.sources import load_data
 from lepton_tf.data.tokenizers import DELIMITER_PATTERN
 from lepton_tf.export import metadata
 from lepton_tf.export.mediapipe_client import image_top1, text_top1
 from lepton_tf.export.tflite import FORMATS
 from lepton_tf.run_folder import RunFolder
-from lepton_tf.tasks import reopen_task
 
 NORMALIZATION, REGEX_TOKENIZER = 1, 6  # metadata_schema ProcessUnitOptions
 FLOAT32, UINT8 = 0, 3  # schema TensorType
 
 
 def opened(run_dir):
-    run = RunFolder(run_dir)
-    config = run.read_config()
-    return run, reopen_task(load_data(config.data, run.path), run, config)
+    return RunFolder(run_dir), Run.open(run_dir).task
 
 
 def keras_names(run, task, source):
@@ -53,7 +50,7 @@ def test_image_files_carry_labels_and_pixel_metadata(quantized_run, fmt):
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_mediapipe_image_classifier_agrees_with_keras(quantized_run, fmt):
     run, task = opened(quantized_run)
-    entry = run.read_card()["artifacts"][f"tflite/{fmt}.tflite"]
+    entry = card_json(run.path)["artifacts"][f"tflite/{fmt}.tflite"]
     names = image_top1(run.file(f"tflite/{fmt}.tflite"), task.data.test.images)
     expected = keras_names(run, task, entry["source"])
     agreement = np.mean([a == b for a, b in zip(names, expected)])
@@ -74,7 +71,7 @@ def test_text_files_carry_the_regex_tokenizer_and_mediapipe_agrees(quantized_tex
     assert tokenizer["optionsType"] == REGEX_TOKENIZER
     assert tokenizer["options"]["delimRegexPattern"] == DELIMITER_PATTERN
     names = text_top1(path, task.data.test.texts)
-    expected = keras_names(run, task, run.read_card()["artifacts"][f"tflite/{fmt}.tflite"]["source"])
+    expected = keras_names(run, task, card_json(run.path)["artifacts"][f"tflite/{fmt}.tflite"]["source"])
     assert np.mean([a == b for a, b in zip(names, expected)]) >= 0.99
 
 

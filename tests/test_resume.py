@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import TINY_SETTINGS, as_sets, kill_when, start_lepton
+from conftest import TINY_SETTINGS, as_sets, kill_when, start_lepton, card_json
 from lepton_tf.cli import main
 from lepton_tf.errors import RunFolderError
 from lepton_tf.evaluate import TFLiteClassifier
@@ -29,18 +29,18 @@ def test_killed_training_resumes_to_the_same_epochs_and_quality(tmp_path, image_
     process = start_lepton("train", run.path, *settings)
     kill_when(process, lambda: has_backup(run, "float") and len(epochs_of(run.file("history.csv"))) >= 2)
     assert process.returncode == -9 and not run.model_path("float").exists()
-    assert run.read_card()["status"] == "running"
+    assert card_json(run.path)["status"] == "running"
     with pytest.raises(RunFolderError, match="no finished float model"):
         run.require()  # `make quantize` now stops with a clear message
     done_before = len(epochs_of(run.file("history.csv")))
 
     assert main(["train", str(run.path), *settings]) == 0
-    card = run.read_card()
+    card = card_json(run.path)
     epochs = card["stages"]["float"]["epochs"]
     assert card["status"] == "done" and epochs == 6 and 2 <= done_before < 6
     assert epochs_of(run.file("history.csv")) == list(range(6)) and not has_backup(run, "float")
     # The same recipe, never interrupted (the session's run), reached the same quality.
-    uninterrupted = RunFolder(quantized_run).read_card()["stages"]["float"]["accuracy"]
+    uninterrupted = card_json(RunFolder(quantized_run).path)["stages"]["float"]["accuracy"]
     assert abs(card["stages"]["float"]["accuracy"] - uninterrupted) <= 0.1
 
 
@@ -51,10 +51,10 @@ def test_killed_quantize_resumes_pruning_where_it_stopped(tmp_path, quantized_ru
     longer = as_sets(["optimize.prune_epochs=6", "train.backup_steps=2"])
     process = start_lepton("quantize", run.path, *longer)
     kill_when(process, lambda: has_backup(run, "pruned") and len(epochs_of(run.file("history_pruned.csv"))) >= 2)
-    assert not run.model_path("pruned").exists() and run.read_card()["stage"] == "pruned"
+    assert not run.model_path("pruned").exists() and card_json(run.path)["stage"] == "pruned"
 
     assert main(["quantize", str(run.path), *longer]) == 0
-    card = run.read_card()
+    card = card_json(run.path)
     assert epochs_of(run.file("history_pruned.csv")) == list(range(6))
     assert card["stages"]["pruned"]["sparsity"] >= 0.49 and card["status"] == "done"
     assert card["artifacts"]["tflite/int8.tflite"]["accuracy"] > 0.8
@@ -84,7 +84,7 @@ def test_interrupted_export_leaves_no_broken_file_and_the_next_one_finishes(tmp_
     assert main(["export", str(run_dir)]) == 0
     assert assert_every_file_whole(run_dir) == ["dynamic.tflite", "float16.tflite", "float32.tflite", "int8.tflite"]
     assert not [p for p in run_dir.rglob(".*") if ".tmp" in p.name]
-    assert RunFolder(run_dir).read_card()["status"] == "done"
+    assert card_json(RunFolder(run_dir).path)["status"] == "done"
 
 
 def test_unwritable_run_folder_is_one_clear_error(tmp_path, image_folder, capsys):

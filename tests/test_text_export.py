@@ -5,26 +5,23 @@ import json
 import numpy as np
 import pytest
 
-from conftest import SHARED_DATA
+from conftest import SHARED_DATA, card_json
+from lepton_tf import Run
 from lepton_tf.cli import main
 from lepton_tf.config import ModelConfig
-from lepton_tf.data.sources import load_data
 from lepton_tf.evaluate import TFLiteClassifier
 from lepton_tf.export.tflite import FORMATS, convert
 from lepton_tf.keras import keras, tf
 from lepton_tf.models import build_model, model_names
 from lepton_tf.optimize import prune, qat
 from lepton_tf.run_folder import RunFolder
-from lepton_tf.tasks import reopen_task
 
 TOLERANCE = {"float32": 1e-4, "float16": 2e-2, "dynamic": 5e-2, "int8": 1e-1}
 
 
 @pytest.fixture(scope="module")
 def text_run(quantized_text_run):
-    run = RunFolder(quantized_text_run)
-    config = run.read_config()
-    return run, reopen_task(load_data(config.data, run.path), run, config)
+    return RunFolder(quantized_text_run), Run.open(quantized_text_run).task
 
 
 def test_text_run_folder_and_model_card(text_run):
@@ -44,7 +41,7 @@ def test_text_run_folder_and_model_card(text_run):
 def test_each_text_tflite_file_takes_token_ids_and_matches_keras(text_run, fmt):
     run, task = text_run
     ids, _ = task.examples("test")
-    source = run.read_card()["artifacts"][f"tflite/{fmt}.tflite"]["source"]
+    source = card_json(run.path)["artifacts"][f"tflite/{fmt}.tflite"]["source"]
     classifier = TFLiteClassifier(run.file(f"tflite/{fmt}.tflite"))
     assert classifier.input["dtype"] == np.int32 and list(classifier.input["shape"]) == [1, 12]
     np.testing.assert_allclose(classifier.predict(ids), run.load_model(source).predict(ids, verbose=0),

@@ -145,13 +145,14 @@ def test_resizing_samples_what_mediapipe_samples(height, width, size):
 def test_the_saved_model_resizes_as_the_loader_did(tmp_path):
     from lepton_tf.data.images import load_image_folder
     from lepton_tf.data.pipeline import Normalization
+    from lepton_tf.data.preprocessing import ImagePreprocessing
     from lepton_tf.export.saved_model import ImageClassifierModule
 
     folder = make_photo_folder(tmp_path / "photos", train=2, test=1)
     data_config = config_lib.load(None, ["data.image_size=20", "data.resize=crop"]).data
     loaded = load_image_folder(folder, data_config)
     probe = keras.Sequential([keras.Input((20, 20, 3)), keras.layers.Flatten()])
-    module = ImageClassifierModule(probe, loaded.class_names, Normalization([0.0] * 3, [1.0] * 3), 20, "crop")
+    module = ImageClassifierModule(probe, loaded.class_names, ImagePreprocessing(Normalization([0.0] * 3, [1.0] * 3), 20, "crop"))
     served = module._decode(Path(loaded.test.paths[0]).read_bytes()).numpy()
     np.testing.assert_array_equal(served, loaded.test.images[0])
 

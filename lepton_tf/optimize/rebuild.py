@@ -13,10 +13,10 @@ from lepton_tf.optimize.qat import quantize_for_training
 
 
 def build_float_model(config, card):
-    """The untrained float architecture of a run, from its config and the card's input and labels."""
-    recorded = card["input"]
-    classes = len(card["labels"])
-    if card["task"] == "text":
+    """The untrained float architecture of a run, from its config and the `ModelCard`'s input and labels."""
+    recorded = card.input
+    classes = len(card.labels)
+    if card.task == "text":
         return build_model(config.model, "text", sequence_length=recorded["shape"][0],
                            vocabulary_size=recorded["tokenizer"]["vocabulary_size"], num_classes=classes)
     return build_model(config.model, "image", input_shape=recorded["shape"], num_classes=classes)
@@ -27,6 +27,7 @@ def build_stage_model(stage, config, card):
     model = build_float_model(config, card)
     if stage != "qat":
         return model  # a stripped pruned model has the float model's layers
-    source = card.get("stages", {}).get("qat", {}).get("source", "float")
+    qat = card.stages.get("qat")
+    source = qat.source if qat and qat.source else "float"
     folded, _ = fold_batch_norms(model)
     return quantize_for_training(folded, preserve_sparsity=source == "pruned")

@@ -5,37 +5,38 @@ from pathlib import Path
 import numpy as np
 
 from lepton_tf.data.pipeline import Normalization, make_dataset
+from lepton_tf.data.preprocessing import ImagePreprocessing
 from lepton_tf.export.saved_model import ImageClassifierModule
 from lepton_tf.keras import keras, tf
 from lepton_tf.models import build_model, is_pretrained
 from lepton_tf.run_folder import labels_text
 
 
-
 class ImageTask:
-    """An `ImageData` with its normalisation."""
+    """An `ImageData` with its `ImagePreprocessing` (normalisation, size, resize mode)."""
 
     name = "image"
-    float_input = True  # the int8 file's input is quantized (uint8/int8)
 
-    def __init__(self, data, normalization, resize="squash"):
+    def __init__(self, data, preprocessing):
         self.data = data
-        self.normalization = normalization
-        self.resize = resize  # how files of other shapes become squares: data.resize
+        self.preprocessing = preprocessing
 
     @classmethod
     def fresh(cls, data, config):
         """Pretrained backbones take the normalisation their weights were trained with; others the data's."""
         if is_pretrained(config.model):
-            from lepton_tf.models.pretrained import PREPROCESSING
+            from lepton_tf.models.pretrained import PREPROCESSING as normalization
+        else:
+            normalization = Normalization.from_images(data.train.images)
+        return cls(data, ImagePreprocessing(normalization, data.image_shape[0], config.data.resize))
 
-            return cls(data, PREPROCESSING, config.data.resize)
-        return cls(data, Normalization.from_images(data.train.images), config.data.resize)
+    @property
+    def normalization(self):
+        return self.preprocessing.normalization
 
-    @classmethod
-    def reopen(cls, data, run, config):
-        recorded = run.read_card()["input"]["normalization"]
-        return cls(data, Normalization(mean=recorded["mean"], std=recorded["std"]), config.data.resize)
+    @property
+    def resize(self):
+        return self.preprocessing.resize  # how files of other shapes become squares: data.resize
 
     @property
     def class_names(self):
@@ -131,19 +132,8 @@ class ImageTask:
         paths = getattr(self.data, split).paths
         return paths if paths and all(Path(p).is_file() for p in paths) else []
 
-    def serving_module(self, model, config):
-        return ImageClassifierModule(model, self.class_names, self.normalization, config.data.image_size,
-                                     config.data.resize)
-
-    def save_assets(self, run):
-        """Images need no files beyond labels.txt and the model card."""
-
-    def card_input(self):
-        norm = self.normalization
-        return {"shape": list(self.data.image_shape), "dtype": "float32", "layout": "NHWC, RGB",
-                "resize": self.resize,
-                "normalization": {"mean": norm.mean, "std": norm.std, "pixel_range": [0, 255],
-                                  "formula": "(pixel - mean) / std, per channel"}}
+    def serving_module(self, model):
+        return ImageClassifierModule(model, self.class_names, self.preprocessing)
 
     def card_data(self):
         return {"skipped_files": [f"{p} ({r})" for p, r in self.data.skipped[:100]]}

@@ -1,35 +1,33 @@
 """Text classification: a tokenizer in the pipeline, the signature and vocab.txt."""
 
+from lepton_tf.data.preprocessing import TextPreprocessing
 from lepton_tf.data.text_pipeline import make_text_dataset, token_ids
 from lepton_tf.data.tokenizers import DELIMITER_PATTERN, TOKENIZERS
 from lepton_tf.export.saved_model import TextClassifierModule
 from lepton_tf.models import build_model
 from lepton_tf.run_folder import labels_text
 
-VOCAB_FILE = "vocab.txt"
-
 
 class TextTask:
-    """A `TextData` with its tokenizer."""
+    """A `TextData` with its `TextPreprocessing` (tokenizer + vocabulary)."""
 
     name = "text"
-    float_input = False  # every TFLite file takes int32 token ids
 
-    def __init__(self, data, tokenizer):
+    def __init__(self, data, preprocessing):
         self.data = data
-        self.tokenizer = tokenizer
+        self.preprocessing = preprocessing
 
     @classmethod
     def fresh(cls, data, config):
+        """Learns the vocabulary from the training sentences."""
         text = config.data.text
         tokenizer = TOKENIZERS[text.tokenizer].learn(data.train.texts, text.vocabulary_size, text.min_count,
                                                       text.sequence_length)
-        return cls(data, tokenizer)
+        return cls(data, TextPreprocessing(tokenizer))
 
-    @classmethod
-    def reopen(cls, data, run, config):
-        text = config.data.text
-        return cls(data, TOKENIZERS[text.tokenizer].load(run.file(VOCAB_FILE), text.sequence_length))
+    @property
+    def tokenizer(self):
+        return self.preprocessing.tokenizer
 
     @property
     def class_names(self):
@@ -103,22 +101,8 @@ class TextTask:
         """What a server client sends: the raw sentences."""
         return [text.encode("utf-8") for text in getattr(self.data, split).texts]
 
-    def serving_module(self, model, config):
-        return TextClassifierModule(model, self.class_names, self.tokenizer)
-
-    def save_assets(self, run):
-        self.tokenizer.save(run.file(VOCAB_FILE))
-
-    def card_input(self):
-        tokenizer = self.tokenizer
-        described = {"kind": tokenizer.kind, "vocabulary_file": VOCAB_FILE,
-                     "vocabulary_size": len(tokenizer.vocabulary), "lowercase": True, "pad_id": tokenizer.pad_id,
-                     "unknown_id": tokenizer.unknown_id, "truncation": "end", "padding": "end"}
-        if tokenizer.kind == "regex":
-            described.update(delimiter_pattern=DELIMITER_PATTERN, start_id=1, pad_token="<PAD>",
-                             start_token="<START>", unknown_token="<UNKNOWN>")
-        return {"shape": [tokenizer.sequence_length], "dtype": "int32", "content": "token ids",
-                "tokenizer": described}
+    def serving_module(self, model):
+        return TextClassifierModule(model, self.class_names, self.preprocessing)
 
     def card_data(self):
         return {"skipped_rows": [f"{p} ({r})" for p, r in self.data.skipped[:100]]}

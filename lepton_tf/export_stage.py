@@ -1,0 +1,138 @@
+"""The export stage: a new SavedModel version + four TFLite files, each then run and measured.
+
+`export` writes the files; `evaluate` (also run after export) runs every file
+on the test split and records its figures in the model card. `Run` calls
+both; the converters themselves live in `lepton_tf.export`.
+"""
+
+import dataclasses
+import logging
+
+import numpy as np
+
+from lepton_tf.card import SAVED_MODEL_DIR, Artifact, saved_model_path, tflite_metadata_path, tflite_path
+from lepton_tf.errors import RunFolderError
+from lepton_tf.evaluate import TFLiteClassifier, evaluate_saved_model, evaluate_tflite
+from lepton_tf.export import metadata
+from lepton_tf.export.saved_model import save_module
+from lepton_tf.export.tflite import FORMATS, convert
+from lepton_tf.fileio import write_bytes, write_text
+from lepton_tf.stages import chain_stages, keras_top1, require_current, sample_indices
+
+log = logging.getLogger(__name__)
+
+
+def export(run, config, task, card):
+    """Writes `saved_model/N/` (N one above the newest) and `tflite/{float32,float16,dynamic,int8}.tflite`.
+
+    float32/float16/dynamic are post-training conversions of the float model;
+    int8 comes from the most optimised stage the config makes that the run has
+    (QAT, else pruned, else float with post-training quantization). The card's
+    `artifacts` are replaced by the new files (older SavedModel versions stay
+    on disk for TF Serving's version policy).
+
+    Returns:
+      {stage: Keras model} of the models the files came from (for `evaluate`).
+
+    Raises:
+      RunFolderError: that stage was made with other settings (run `lepton quantize`).
+    """
+    int8_source = _int8_source(run, card, config)
+    float_model = run.load_model("float", config)
+    version = next_saved_model_version(run)
+    save_module(task.serving_module(float_model), run.output(saved_model_path(version)))
+    artifacts = {saved_model_path(version): Artifact(format="saved_model", source="float")}
+    models = {"float": float_model, int8_source: run.load_model(int8_source, config)}
+    for fmt in FORMATS:
+        source = int8_source if fmt == "int8" else "float"
+        artifacts[tflite_path(fmt)] = _export_tflite(run, config, task, models[source], fmt, source, version)
+    card.artifacts = artifacts
+    run.write_card(card)
+    return models
+
+
+def next_saved_model_version(run):
+    """One above the highest numbered folder in `saved_model/` (1 for the first export)."""
+    folder = run.file(SAVED_MODEL_DIR)
+    versions = [int(entry.name) for entry in folder.iterdir() if entry.name.isdigit()] if folder.is_dir() else []
+    return max(versions, default=0) + 1
+
+
+def _int8_source(run, card, config):
+    """The stage the int8 file is converted from; a stale one is refused, never used."""
+    for stage in reversed(chain_stages(config)):
+        if stage in card.stages and run.model_path(stage).is_file():
+            require_current(run, card, config, stage)
+            return stage
+    return "float"
+
+
+def _export_tflite(run, config, task, model, fmt, source, version):
+    """Converts, attaches metadata, writes the file and its metadata.json; returns its Artifact."""
+    log.info("converting to %s TFLite", fmt)
+    calibration = task.calibration_inputs(sample_indices(task, config, "train")) if fmt == "int8" else None
+    content = convert(task.conversion_model(model), fmt, calibration, config.export.int8_io)
+    described, reason = task.tflite_metadata(fmt, run.name, str(version), config.export.int8_io)
+    if described:
+        content = metadata.attach(content, *described)
+    write_bytes(run.output(tflite_path(fmt)), content)
+    write_text(run.output(tflite_metadata_path(fmt)), metadata.dump(content))
+    return Artifact(format=f"tflite/{fmt}", source=source, input=task.tflite_input_description(fmt),
+                    metadata=bool(described), mediapipe=f"not supported: {reason}" if reason else None)
+
+
+def evaluate(run, config, task, card, models=None):
+    """Runs every exported file on the test split and records its figures in `card` (written).
+
+    Each file is compared with the Keras model of its source stage (taken from
+    `models`, else loaded from the run).
+
+    Raises:
+      RunFolderError: nothing has been exported yet.
+    """
+    if not card.artifacts:
+        raise RunFolderError(f"{run.path} has no exported files yet: run `lepton export {run.path}` first")
+    examples, labels = task.examples("test")
+    file_inputs = task.tflite_inputs("test")  # the same for every TFLite format
+    models = dict(models or {})
+    reference = {}
+    for relative, entry in card.artifacts.items():
+        if entry.source not in reference:
+            models.setdefault(entry.source, run.load_model(entry.source, config))
+            reference[entry.source] = keras_top1(models[entry.source], examples, config.export.eval_batch_size)
+        log.info("evaluating %s on %d test examples", relative, len(labels))
+        if entry.format == "saved_model":
+            figures = evaluate_saved_model(run.file(relative), task.serving_inputs("test"), labels,
+                                           reference[entry.source], config.export.eval_batch_size)
+        else:
+            figures = evaluate_tflite(run.file(relative), file_inputs, labels, reference[entry.source],
+                                      config.export.latency_runs, config.export.eval_batch_size)
+            if entry.metadata and entry.mediapipe is None and config.export.mediapipe_examples > 0:
+                figures.update(_mediapipe_agreement(run.file(relative), task, reference[entry.source], config))
+        card.artifacts[relative] = dataclasses.replace(entry, **figures)
+    run.write_card(card)
+
+
+def _mediapipe_agreement(path, task, reference_top1, config):
+    """What MediaPipe Tasks, reading only the file's metadata, makes of the file on the test inputs.
+
+    Image files get the original full-size files, which MediaPipe decodes
+    and resizes itself, as on a phone. `mediapipe_agreement` compares its
+    top-1 with the same file run by LiteRT on the project's own decoded
+    inputs: what deploying changes (metadata, decoding, resizing), apart
+    from the file's quantization, which `agreement` (file vs its Keras model)
+    already measures; `mediapipe_keras_agreement` compares it with the Keras model.
+    """
+    count = min(config.export.mediapipe_examples, len(reference_top1))
+    names = task.mediapipe_top1(path, count)
+    file_top1 = np.argmax(TFLiteClassifier(path).predict(task.tflite_inputs("test", np.arange(count)),
+                                                         config.export.eval_batch_size), axis=-1)
+    return {"mediapipe_agreement": _share_equal(names, task.class_names, file_top1),
+            "mediapipe_keras_agreement": _share_equal(names, task.class_names, reference_top1[:count]),
+            "mediapipe_accuracy": _share_equal(names, task.class_names, task.data.test.labels[:count]),
+            "mediapipe_examples": count, "mediapipe_input": task.mediapipe_input_description()}
+
+
+def _share_equal(names, class_names, indices):
+    """The share of `names` equal to the class names at `indices`, rounded for the card."""
+    return round(float(np.mean([name == class_names[i] for name, i in zip(names, indices)])), 5)
