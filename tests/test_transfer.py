@@ -10,7 +10,7 @@ from PIL import Image
 from lepton_tf import config as config_lib
 from lepton_tf.cli import main
 from lepton_tf.errors import ConfigError, ModelFileError
-from lepton_tf.keras import keras
+from lepton_tf.keras import keras, tf
 from lepton_tf.models.choice import PHOTO_DEFAULTS, choose
 
 from conftest import CLASS_COLOURS, TINY_SETTINGS, make_image_folder
@@ -152,9 +152,10 @@ def test_the_saved_model_resizes_as_the_loader_did(tmp_path):
     data_config = config_lib.load(None, ["data.image_size=20", "data.resize=crop"]).data
     loaded = load_image_folder(folder, data_config)
     probe = keras.Sequential([keras.Input((20, 20, 3)), keras.layers.Flatten()])
-    module = ImageClassifierModule(probe, loaded.class_names, ImagePreprocessing(Normalization([0.0] * 3, [1.0] * 3), 20, "crop"))
-    served = module._decode(Path(loaded.test.paths[0]).read_bytes()).numpy()
-    np.testing.assert_array_equal(served, loaded.test.images[0])
+    preprocessing = ImagePreprocessing(Normalization([0.0] * 3, [1.0] * 3), 20, "crop")
+    module = ImageClassifierModule(probe, loaded.class_names, preprocessing)
+    served = module.serve(tf.constant([Path(loaded.test.paths[0]).read_bytes()]))["probabilities"].numpy()
+    np.testing.assert_array_equal(served[0], loaded.test.images[0].reshape(-1))  # the probe passes pixels through
 
 
 def small_user_model(path, nested=False):
