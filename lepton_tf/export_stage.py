@@ -10,7 +10,7 @@ import logging
 
 import numpy as np
 
-from lepton_tf.card import SAVED_MODEL_DIR, Artifact, saved_model_path, tflite_metadata_path, tflite_path
+from lepton_tf.card import Artifact, saved_model_path, tflite_metadata_path, tflite_path
 from lepton_tf.errors import RunFolderError
 from lepton_tf.evaluate import TFLiteClassifier, evaluate_saved_model, evaluate_tflite
 from lepton_tf.export import metadata
@@ -52,10 +52,8 @@ def export(run, config, task, card):
 
 
 def next_saved_model_version(run):
-    """One above the highest numbered folder in `saved_model/` (1 for the first export)."""
-    folder = run.file(SAVED_MODEL_DIR)
-    versions = [int(entry.name) for entry in folder.iterdir() if entry.name.isdigit()] if folder.is_dir() else []
-    return max(versions, default=0) + 1
+    """One above the newest SavedModel version in `saved_model/` (1 for the first export)."""
+    return max(run.saved_model_versions(), default=0) + 1
 
 
 def _int8_source(run, card, config):

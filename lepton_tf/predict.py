@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lepton_tf.card import SAVED_MODEL_DIR
+from lepton_tf.card import saved_model_path
 from lepton_tf.data.preprocessing import load_preprocessing
 from lepton_tf.errors import DataError, ModelFileError, RunFolderError
 from lepton_tf.run_folder import RunFolder
@@ -49,10 +49,8 @@ def load_predictor(model_path):
 
 def newest_saved_model(run_dir):
     """`run_dir/saved_model/N` with the highest N (what TF Serving serves), or None."""
-    folder = Path(run_dir) / SAVED_MODEL_DIR
-    versions = [entry for entry in folder.iterdir() if entry.name.isdigit() and (entry / "saved_model.pb").is_file()] \
-        if folder.is_dir() else []
-    return max(versions, key=lambda entry: int(entry.name), default=None)
+    versions = RunFolder(run_dir).saved_model_versions()
+    return Path(run_dir) / saved_model_path(versions[-1]) if versions else None
 
 
 def _saved_model_predictor(path, kind):

@@ -54,6 +54,7 @@ class Run:
         self._arrays = arrays  # in-memory (kind, inputs, labels, class_names), written into the folder by train()
         self._command = command
         self._task = None
+        self._float_model = None  # loaded by predict() once, dropped when train() makes a new one
 
     # --- making and reopening ---------------------------------------------------------------------
 
@@ -140,7 +141,7 @@ class Run:
             _, result = stages.train_float(folder, config, task, card, strategy, self.folder.path)
             card.finish_stage("float", result)
             self._publish(folder, card, config)
-        self.config, self._task = config, task
+        self.config, self._task, self._float_model = config, task, None
 
     def prune(self):
         """Prunes the float model to `optimize.sparsity` and fine-tunes it."""
@@ -259,7 +260,9 @@ class Run:
         if not inputs:
             return []
         model_inputs = self._reopened_preprocessing().model_inputs(inputs)
-        probabilities = self.model("float").predict(model_inputs, verbose=0)
+        if self._float_model is None:
+            self._float_model = self.model("float")
+        probabilities = self._float_model.predict(model_inputs, verbose=0)
         return top_k_pairs(probabilities, self.card.labels, top_k)
 
     def summary(self):

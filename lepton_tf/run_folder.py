@@ -199,6 +199,14 @@ class RunFolder:
         """Writes `card` (a `ModelCard`) to model_card.json, atomically: the card's only writer."""
         write_json(self.output("model_card.json"), card.to_dict())
 
+    def saved_model_versions(self):
+        """The version numbers of the SavedModels in `saved_model/`, ascending (TF Serving serves the last)."""
+        from lepton_tf.card import SAVED_MODEL_DIR
+
+        folder = self.file(SAVED_MODEL_DIR)
+        return sorted(int(entry.name) for entry in folder.iterdir()
+                      if entry.name.isdigit() and (entry / "saved_model.pb").is_file()) if folder.is_dir() else []
+
     # --- models: weights only ---------------------------------------------------------------------
 
     def model_path(self, stage):
