@@ -13,7 +13,7 @@ from benchmarks import hardware, quick, report, suite, targets, transfer
 
 ROOT = Path(__file__).resolve().parents[1]
 # With a GPU the recipes train in mixed precision under XLA (exports stay float32).
-GPU_OVERRIDES = ["train.mixed_precision=true", "train.jit_compile=true"]
+GPU_OVERRIDES = ["train.mixed_precision=float16", "train.jit_compile=true"]
 # Every data set `make bench` knows: the chain-vs-tutorial rows, then the transfer row (photos).
 DATA_SETS = [*suite.DATA_SETS, transfer.NAME]
 

@@ -88,7 +88,7 @@ def accuracy_table(results):
         int8, f32 = int8_and_float32(m)
         rows.append([
             name, str(result["runs"]), _pct(m["float"]["accuracy"], s["float"]["accuracy"]),
-            _pct(m["pruned"]["accuracy"]), _pct(m["qat"]["accuracy"]),
+            _pct(m["pruned"]["accuracy"]) if "accuracy" in m["pruned"] else "not pruned", _pct(m["qat"]["accuracy"]),
             _pct(int8["accuracy"], s["files"]["tflite/int8.tflite"]["accuracy"]),
             f"{_kb(int8['bytes'])} / {_kb(f32['bytes'])} ({int8['bytes'] / f32['bytes']:.0%})",
             _pct(m["frontier"]["int8"]["accuracy"]), f"{m['frontier']['int8']['gzip_bytes'] / f32['gzip_bytes']:.1%}",

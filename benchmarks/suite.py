@@ -23,14 +23,16 @@ def run_once(name, work_dir, seed, overrides=()):
     run = chain.train_float(run_dir, config)
     seconds = run.card.stages["float"].train_seconds
     profile = chain.profile_training(run.task, run.config)
+    start = time.perf_counter()
     card = run.quantize().card.to_dict()
+    quantize_seconds = time.perf_counter() - start
     frontier = chain.quantize_frontier(run, work_dir / f"{name}_s{int(chain.FRONTIER_SPARSITY * 100)}")
     log.info("benchmark %s: the tutorial recipe, %.0f s of training", name, seconds)
     theirs = _peer(run.task, run.config, seconds, seed)
-    return {"ours": _ours(card, frontier.card.to_dict(), profile), "peer": theirs}
+    return {"ours": _ours(card, frontier.card.to_dict(), profile, quantize_seconds), "peer": theirs}
 
 
-def _ours(card, frontier, profile):
+def _ours(card, frontier, profile, quantize_seconds):
     trained = card["stages"]["float"]
     examples = card["data"]["examples"]["train"]
     step = profile["step"]
@@ -44,14 +46,20 @@ def _ours(card, frontier, profile):
         "input_pipeline": {"examples_per_second": profile["pipeline_examples_per_second"],
                            "input_wait_fraction": step["input_wait_fraction"],
                            "step_seconds": step["step_seconds"], "compute_step_seconds": step["compute_step_seconds"]},
-        "pruned": {"accuracy": card["stages"]["pruned"]["accuracy"], "sparsity": card["stages"]["pruned"]["sparsity"]},
-        "qat": {"accuracy": card["stages"]["qat"]["accuracy"]},
+        "pruned": _pruned(card),
+        "qat": {"accuracy": card["stages"]["qat"]["accuracy"], "quantize_seconds": round(quantize_seconds, 1)},
         "files": files,
         "frontier": {"pruned_accuracy": frontier["stages"]["pruned"]["accuracy"],
                      "sparsity": frontier["stages"]["pruned"]["sparsity"],
                      "qat_accuracy": frontier["stages"]["qat"]["accuracy"],
                      "int8": file_figures(frontier["artifacts"][INT8])},
     }
+
+
+def _pruned(card):
+    """The pruned stage's figures; a recipe without pruning (sparsity 0) has none: its QAT starts from float."""
+    pruned = card["stages"].get("pruned")
+    return {"accuracy": pruned["accuracy"], "sparsity": pruned["sparsity"]} if pruned else {"sparsity": 0.0}
 
 
 def file_figures(entry):

@@ -61,7 +61,7 @@ class StageResult:
     strategy: typing.Optional[str] = None
     replicas: typing.Optional[int] = None
     workers: typing.Optional[int] = None
-    mixed_precision: typing.Optional[bool] = None
+    mixed_precision: typing.Optional[str] = None  # off | bfloat16 | float16 (true/false in older cards)
     jit_compile: typing.Optional[bool] = None
 
 

@@ -105,7 +105,9 @@ class TrainConfig:
     early_stop_patience: int = 0  # epochs without val_loss improvement; 0 = off
     strategy: str = "default"  # default | mirrored | multi_worker (reads TF_CONFIG); see lepton_tf/distribute.py
     backup_steps: int = 100  # steps between resume backups (a killed run continues from there); 0 = each epoch
-    mixed_precision: bool = False  # mixed_float16 compute; exports stay float32
+    norm_learning_rate_scale: float = 1.0  # sgd: step factor for batch-norm offsets (airbench uses 64)
+    lookahead: bool = False  # every 5 steps pull the weights to their moving average (airbench's lookahead)
+    mixed_precision: str = "off"  # off | bfloat16 (faster on recent CPUs) | float16 (GPUs); exports stay float32
     jit_compile: bool = False  # XLA
     verbose: int = 1  # Keras progress: 0 silent, 1 progress bar, 2 one line an epoch
 
@@ -158,9 +160,10 @@ CHOICES = {
     "data.cache": ("auto", "memory", "disk"),
     "data.resize": ("squash", "crop", "pad"),
     "data.text.tokenizer": ("regex", "wordpiece"),
-    "model.name": ("auto", "resnet", "mobilenet_v2", "efficientnet_lite0", "efficientnet_lite1",
+    "model.name": ("auto", "resnet", "airbench", "mobilenet_v2", "efficientnet_lite0", "efficientnet_lite1",
                    "efficientnet_lite2", "average_embedding", "kim_cnn", "transformer"),
     "train.optimizer": ("sgd", "adamw"),
+    "train.mixed_precision": ("off", "bfloat16", "float16"),
     "train.schedule": ("onecycle", "cosine", "constant"),
     "train.strategy": ("default", "mirrored", "multi_worker"),
     "export.int8_io": ("uint8", "int8"),
@@ -196,7 +199,7 @@ RANGES = {
     "model.num_layers": _at_least(1), "model.num_heads": _at_least(1), "model.dropout": FRACTION,
     "train.epochs": _at_least(1), "train.head_epochs": _at_least(0), "train.head_learning_rate": POSITIVE,
     "train.fine_tune_blocks": _at_least(-1), "train.learning_rate": POSITIVE, "train.momentum": FRACTION,
-    "train.warmup_epochs": _at_least(0), "train.weight_decay": _at_least(0), "train.label_smoothing": FRACTION,
+    "train.norm_learning_rate_scale": _at_least(0), "train.warmup_epochs": _at_least(0), "train.weight_decay": _at_least(0), "train.label_smoothing": FRACTION,
     "train.early_stop_patience": _at_least(0), "train.backup_steps": _at_least(0),
     "optimize.sparsity": FRACTION, "optimize.prune_epochs": _at_least(1), "optimize.qat_epochs": _at_least(1),
     "optimize.learning_rate": POSITIVE,
@@ -276,7 +279,13 @@ def from_dict(values, cls=Config, prefix=""):
     return cls(**kwargs)
 
 
+# Booleans an earlier release accepted for a field that now takes a name.
+LEGACY_BOOLEANS = {"train.mixed_precision": {True: "float16", False: "off"}}
+
+
 def _coerce(value, kind, key):
+    if isinstance(value, bool) and key in LEGACY_BOOLEANS:
+        value = LEGACY_BOOLEANS[key][value]
     if dataclasses.is_dataclass(kind):
         return from_dict(value, kind, prefix=f"{key}.")
     if kind is float and isinstance(value, int) and not isinstance(value, bool):

@@ -18,7 +18,7 @@ from lepton_tf.data.preprocessing import VOCAB_FILE, load_preprocessing
 from lepton_tf.data.sources import load_data
 from lepton_tf.errors import DataError, RunFolderError
 from lepton_tf.fileio import copy_file, remove_stale_temporaries
-from lepton_tf.models.choice import choose
+from lepton_tf.models.choice import choose, scale_text_epochs
 from lepton_tf.report import write_report
 from lepton_tf.run_folder import RunFolder
 from lepton_tf.summary import summary_lines
@@ -113,6 +113,8 @@ class Run:
                 stages.refuse_finished_run(folder)
             keep = self._write_arrays(folder)
             config, choice = choose(stages.with_absolute_source(self.config), self._given)
+            if choice.get("epochs_from_data"):  # text defaults: count the sentences (quick) before anything else
+                config, choice = scale_text_epochs(config, choice, len(load_data(config.data, folder.path).train))
             stages.prepare_for_training(folder, config, overwrite, keep)
             remove_stale_temporaries(folder.path)
             self._train_float(folder, config, choice, strategy)

@@ -23,7 +23,8 @@ from lepton_tf.data.digits import BUILTIN_NAME
 from lepton_tf.data.sources import resolve_task
 from lepton_tf.errors import LeptonError, RunFolderError, TrainingError
 from lepton_tf.keras import keras
-from lepton_tf.models import is_pretrained, load_pretrained, resolve_name
+from lepton_tf.models import is_pretrained, learning_rate_scales, load_pretrained, resolve_name
+from lepton_tf.models.whitening import has_whitening, init_whitening
 from lepton_tf.optimize import prune as prune_lib
 from lepton_tf.optimize.fold import fold_batch_norms
 from lepton_tf.optimize import qat as qat_lib
@@ -116,19 +117,28 @@ def _require_same_settings_to_resume(run, config):
             f"(nothing was changed)")
 
 
+# Training images the whitening convolution is computed from (airbench uses 5,000).
+WHITENING_EXAMPLES = 5000
+
+
 def _fit_float(run, config, task, strategy, backup_root):
     cfg = config.train
-    if cfg.mixed_precision:
-        keras.mixed_precision.set_global_policy("mixed_float16")
+    if cfg.mixed_precision != "off":
+        keras.mixed_precision.set_global_policy(f"mixed_{cfg.mixed_precision}")
     keras.utils.set_random_seed(config.data.seed)  # weight initialisation and dropout follow the run's seed
     steps = steps_for(len(task.data.train), config.data.batch_size)
     schedule = make_schedule(cfg.schedule, cfg.learning_rate, steps * cfg.epochs, steps * cfg.warmup_epochs)
     with strategy.scope():
         model = task.build_model(config)
-        optimizer = train_lib.make_optimizer(cfg.optimizer, schedule, cfg.weight_decay, cfg.momentum)
+        _init_from_data(model, task, config.data.seed)
+        scales = {**learning_rate_scales(config.model, task.name),
+                  **train_lib.norm_offset_scales(model, cfg.norm_learning_rate_scale)}
+        optimizer = train_lib.make_optimizer(cfg.optimizer, schedule, cfg.weight_decay, cfg.momentum, scales)
         train_lib.compile_model(model, optimizer, cfg.label_smoothing, cfg.jit_compile)
     callbacks = train_lib.training_callbacks(run.path, "float", record_fit_outputs(run, "float"),
                                              cfg.early_stop_patience, cfg.backup_steps, backup_root)
+    if cfg.lookahead:
+        callbacks.append(train_lib.Lookahead(steps * cfg.epochs))
     log.info("training %s (%d parameters) on %d examples, %d classes, %s replica(s), strategy %s", model.name,
              model.count_params(), len(task.data.train), len(task.class_names), strategy.num_replicas_in_sync,
              cfg.strategy)
@@ -138,6 +148,18 @@ def _fit_float(run, config, task, strategy, backup_root):
     seconds = time.perf_counter() - start
     keras.mixed_precision.set_global_policy("float32")
     return _local_float32_copy(model, task, config), seconds
+
+
+def _init_from_data(model, task, seed):
+    """Data-dependent initialisation (a resumed run then restores its backup over it).
+
+    The whitening images are a seeded random sample: folders list a class at a time.
+    """
+    if has_whitening(model):
+        size = len(task.data.train)
+        sample = np.sort(np.random.default_rng(seed).choice(size, min(WHITENING_EXAMPLES, size), replace=False))
+        images, _ = task.examples("train", sample)
+        init_whitening(model, images)
 
 
 def _fit_pretrained(run, config, task):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from lepton_tf.errors import ConfigError, TrainingError
 from lepton_tf.fileio import atomic_path
-from lepton_tf.keras import keras
+from lepton_tf.keras import keras, tf
 
 log = logging.getLogger(__name__)
 
@@ -15,17 +15,101 @@ log = logging.getLogger(__name__)
 NO_DECAY_NAMES = ["_bn", "bias", "gamma", "beta"]
 
 
-def make_optimizer(name, learning_rate, weight_decay, momentum=0.9):
-    """SGD with Nesterov momentum or AdamW, with decoupled weight decay off norms and biases."""
+def make_optimizer(name, learning_rate, weight_decay, momentum=0.9, learning_rate_scales=None):
+    """SGD with Nesterov momentum or AdamW, with decoupled weight decay off norms and biases.
+
+    Args:
+      learning_rate_scales: SGD only: {variable-name fragment: factor} for the
+        step of matching variables; a factor of 0 freezes them (and exempts them from decay).
+    """
+    scales = dict(learning_rate_scales or {})
     if name == "sgd":
-        optimizer = keras.optimizers.SGD(learning_rate, momentum=momentum, nesterov=True,
-                                         weight_decay=weight_decay or None)
+        optimizer = ScaledSGD(learning_rate, momentum=momentum, nesterov=True, weight_decay=weight_decay or None,
+                              learning_rate_scales=scales)
     elif name == "adamw":
+        if any(scale != 1.0 for scale in scales.values()):
+            log.warning("learning-rate scales (%s) apply to SGD only; AdamW ignores them", scales)
         optimizer = keras.optimizers.AdamW(learning_rate, weight_decay=weight_decay)
     else:
         raise ConfigError(f"unknown optimizer '{name}'")
-    optimizer.exclude_from_weight_decay(var_names=NO_DECAY_NAMES)
+    frozen = [fragment for fragment, scale in scales.items() if scale == 0]
+    optimizer.exclude_from_weight_decay(var_names=NO_DECAY_NAMES + frozen)
     return optimizer
+
+
+@keras.utils.register_keras_serializable(package="lepton")
+class ScaledSGD(keras.optimizers.SGD):
+    """SGD whose step for some variables is scaled: momentum SGD is linear in the
+    gradient, so scaling a variable's gradient scales its learning rate (decoupled
+    weight decay, applied separately, is unchanged)."""
+
+    def __init__(self, learning_rate=0.01, learning_rate_scales=None, **kwargs):
+        super().__init__(learning_rate, **kwargs)
+        self.learning_rate_scales = dict(learning_rate_scales or {})
+
+    def update_step(self, gradient, variable):
+        scale = scale_for(variable.name, self.learning_rate_scales)
+        if scale != 1.0:
+            gradient = gradient * tf.cast(scale, gradient.dtype)
+        super().update_step(gradient, variable)
+
+    def get_config(self):
+        return {**super().get_config(), "learning_rate_scales": self.learning_rate_scales}
+
+
+def scale_for(variable_name, scales):
+    """The product of the factors of every fragment in `scales` that `variable_name` contains (1 if none)."""
+    factor = 1.0
+    for fragment, scale in scales.items():
+        if fragment in variable_name:
+            factor *= scale
+    return factor
+
+
+def norm_offset_scales(model, scale):
+    """{variable name: `scale`} for the batch-norm offsets (betas) of `model`; {} when `scale` is 1."""
+    if scale == 1.0:
+        return {}
+    return {variable.name.split(":")[0]: scale for layer in model.layers
+            if isinstance(layer, keras.layers.BatchNormalization) and layer.center
+            for variable in [layer.beta]}
+
+
+class Lookahead(keras.callbacks.Callback):
+    """airbench's lookahead (Jordan, 2024): every `every` steps, an exponential
+    average of all weights (batch-norm statistics too) takes a step towards the
+    current weights, and the weights are set to it. Its decay grows as
+    `base ** every * progress ** 3`, so it is off early and strongest at the end;
+    training ends on the average.
+
+    A resumed run restarts the average from the restored weights.
+    """
+
+    def __init__(self, total_steps, every=5, base=0.95):
+        super().__init__()
+        self.total_steps = max(int(total_steps), 1)
+        self.every = every
+        self.base = base
+        self.average = None
+
+    def on_train_begin(self, logs=None):
+        self.average = [tf.Variable(weight, trainable=False) for weight in self.model.weights]
+        self._update = tf.function(self._pull)
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = int(self.model.optimizer.iterations.numpy())
+        if step % self.every == 0:
+            progress = min(step / self.total_steps, 1.0)
+            self._update(tf.constant(self.base ** self.every * progress ** 3, tf.float32))
+
+    def on_train_end(self, logs=None):
+        self._update(tf.constant(1.0, tf.float32))
+
+    def _pull(self, decay):
+        for average, weight in zip(self.average, self.model.weights):
+            mixed = decay * average + (1.0 - decay) * tf.cast(weight, tf.float32)
+            average.assign(tf.cast(mixed, average.dtype))
+            weight.assign(tf.cast(average, weight.dtype))
 
 
 def compile_model(model, optimizer, label_smoothing=0.0, jit_compile=False):

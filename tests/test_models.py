@@ -7,7 +7,8 @@ from lepton_tf.keras import keras, tfmot
 from lepton_tf.models import build_model, model_names
 from lepton_tf.optimize import qat
 
-SMALL = {"resnet": ModelConfig(name="resnet", width=4), "mobilenet_v2": ModelConfig(name="mobilenet_v2", alpha=0.25),
+SMALL = {"resnet": ModelConfig(name="resnet", width=4), "airbench": ModelConfig(name="airbench", width=4),
+         "mobilenet_v2": ModelConfig(name="mobilenet_v2", alpha=0.25),
          "average_embedding": ModelConfig(name="average_embedding", embedding_dim=8, width=8),
          "kim_cnn": ModelConfig(name="kim_cnn", embedding_dim=8, width=6),
          "transformer": ModelConfig(name="transformer", embedding_dim=8, width=16, num_heads=2, num_layers=2),

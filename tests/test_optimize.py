@@ -93,7 +93,8 @@ def test_calibration_starts_qat_ranges_at_the_observed_activations():
     assert low == pytest.approx(expected_low, abs=1e-6) and high == pytest.approx(expected_high, abs=1e-6)
 
 
-@pytest.mark.parametrize("config", [ModelConfig(name="resnet", width=4), ModelConfig(name="mobilenet_v2", alpha=0.25)])
+@pytest.mark.parametrize("config", [ModelConfig(name="resnet", width=4), ModelConfig(name="mobilenet_v2", alpha=0.25),
+                                    ModelConfig(name="airbench", width=4)])
 def test_folding_batch_norm_keeps_outputs_and_zeros(config):
     model = build_model(config, "image", input_shape=(12, 12, 3), num_classes=3)
     fit(model, epochs=1)  # moving statistics away from their initial values

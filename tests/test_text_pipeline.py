@@ -60,3 +60,14 @@ def test_bucketing_keeps_every_example_once_at_the_fixed_length():
     rows = np.concatenate([x for x, _ in got])
     assert all(x.shape[1] == 12 for x, _ in got)
     assert sorted(map(bytes, rows)) == sorted(map(bytes, token_ids(SPLIT.texts, TOKENIZER)))
+
+
+def test_unaugmented_training_pipeline_shuffles_whole_examples_each_epoch():
+    plain = TextConfig(sequence_length=12)
+    dataset = make_text_dataset(SPLIT, TOKENIZER, 2, 8, seed=3, config=plain)
+    first, second = batches(dataset), batches(dataset)
+    assert not same(first, second)  # reshuffled each epoch
+    expected = {(tuple(ids), label) for ids, label in zip(token_ids(SPLIT.texts, TOKENIZER), SPLIT.labels)}
+    for epoch in (first, second):
+        seen = [(tuple(ids), int(np.argmax(one_hot))) for x, y in epoch for ids, one_hot in zip(x, y)]
+        assert len(seen) == len(SPLIT) // 8 * 8 and set(seen) <= expected  # rows stay with their labels

@@ -19,6 +19,11 @@ def token_ids(texts, tokenizer, ragged=False, chunk=4096):
     return joined if ragged else pad_ids(joined, tokenizer.sequence_length).numpy()
 
 
+def augments(augment):
+    """True when a `TextAugmentConfig` changes any example."""
+    return bool(augment.token_dropout or augment.swap or augment.mask)
+
+
 def make_text_dataset(split, tokenizer, num_classes, batch_size, seed=0, config=None):
     """Builds a batched dataset of (int32 ids [B, sequence_length], one-hot labels).
 
@@ -36,6 +41,14 @@ def make_text_dataset(split, tokenizer, num_classes, batch_size, seed=0, config=
     if config is None:
         dataset = tf.data.Dataset.from_tensor_slices((token_ids(split.texts, tokenizer), split.labels))
         return finish(dataset.batch(batch_size).map(lambda x, y: (x, one_hot(y)), num_parallel_calls=AUTOTUNE))
+    drop = len(split) >= batch_size
+    if not (augments(config.augment) or config.bucket_by_length):
+        # Nothing changes per example: shuffle padded rows and one-hot whole batches. Small
+        # text models step in a millisecond or two, and per-example work would make them wait.
+        dataset = tf.data.Dataset.from_tensor_slices((token_ids(split.texts, tokenizer), split.labels))
+        dataset = dataset.shuffle(len(split), seed=seed, reshuffle_each_iteration=True)
+        dataset = dataset.batch(batch_size, drop_remainder=drop)
+        return finish(dataset.map(lambda x, y: (x, one_hot(y)), num_parallel_calls=AUTOTUNE))
     dataset = tf.data.Dataset.from_tensor_slices((token_ids(split.texts, tokenizer, ragged=True), split.labels))
     dataset = dataset.shuffle(len(split), seed=seed, reshuffle_each_iteration=True)
     seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
@@ -47,7 +60,6 @@ def make_text_dataset(split, tokenizer, num_classes, batch_size, seed=0, config=
         return ids, one_hot(label)
 
     dataset = tf.data.Dataset.zip((dataset, seeds)).map(prepare, num_parallel_calls=AUTOTUNE)
-    drop = len(split) >= batch_size
     if config.bucket_by_length:
         # Groups sentences of similar length; batches stay padded to sequence_length
         # so training sees the same fixed shape the exported files take.

@@ -1,7 +1,9 @@
 """`model.name: auto` and `data.image_size: 0`: the model and its input size, chosen from the data.
 
 Rules (the log and the model card say which one fired, with its figures):
-- text: `kim_cnn`;
+- text: `kim_cnn` with TEXT_DEFAULTS for every setting the user did not give,
+  and, unless `train.epochs` was given, as many epochs as it takes to make
+  TEXT_MIN_STEPS optimizer steps over the data (`scale_text_epochs`);
 - an image folder whose files are photo-sized (median short side of a sample
   of its training files at least PHOTO_MIN_SIDE pixels): `efficientnet_lite0`,
   ImageNet-pretrained, at its native 224x224, with PHOTO_DEFAULTS for every
@@ -14,6 +16,7 @@ Rules (the log and the model card say which one fired, with its figures):
 
 import dataclasses
 import logging
+import math
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +51,23 @@ PHOTO_DEFAULTS = {
 }
 
 
+# Text with `model.name: auto`: Kim's CNN (widths 3, 4, 5, max over time),
+# trained with AdamW on a cosine schedule. Chosen on validation splits only
+# (TREC carved from train, SST-2's dev file): benchmarks/sweeps/text_*.yaml, and
+# every try in benchmarks/results/tries/.
+TEXT_DEFAULTS = {
+    "model.name": "kim_cnn", "model.embedding_dim": 128, "model.width": 100, "model.dropout": 0.5,
+    "data.batch_size": 50, "train.optimizer": "adamw", "train.learning_rate": 0.002, "train.schedule": "cosine",
+    "train.warmup_epochs": 1.0, "train.weight_decay": 0.0001, "train.label_smoothing": 0.0,
+    "optimize.learning_rate": 0.0005,
+}
+# A schedule counted in epochs gives a small set few steps, and it stops while
+# still under-fitting; counted in steps, every set trains about as long.
+TEXT_MIN_STEPS = 1500
+TEXT_MIN_EPOCHS = 8
+TEXT_MAX_EPOCHS = 50
+
+
 def choose(config, given=None):
     """Resolves `model.name: auto` and `data.image_size: 0`; returns (config, choice for the model card).
 
@@ -62,6 +82,8 @@ def choose(config, given=None):
         choice = {"rule": "model.path given"}
     elif config.model.name == "auto" and task == "image":
         config, choice = _choose_image_model(config, given)
+    elif config.model.name == "auto":
+        config, choice = _choose_text_model(config, given)
     if task == "image" and config.data.image_size == 0:
         size = _native_size(config)
         config = dataclasses.replace(config, data=dataclasses.replace(config.data, image_size=size))
@@ -84,6 +106,32 @@ def _choose_image_model(config, given):
     config = _replace(config, applied)
     return config, {"rule": why, "name": config.model.name, "pretrained": config.model.pretrained,
                     "photo_defaults": applied}
+
+
+def _choose_text_model(config, given):
+    given = set(given) if given is not None else _changed_from_defaults(config)
+    applied = {key: value for key, value in TEXT_DEFAULTS.items() if key not in given}
+    log.info("model.name auto → kim_cnn; text defaults for %d settings you did not give", len(applied))
+    choice = {"rule": "text", "name": "kim_cnn", "text_defaults": applied,
+              "epochs_from_data": "train.epochs" not in given}
+    return _replace(config, applied), choice
+
+
+def scale_text_epochs(config, choice, train_examples):
+    """Sets `train.epochs` from the data size where the text defaults choose it; returns (config, choice).
+
+    Enough epochs for TEXT_MIN_STEPS optimizer steps, within
+    [TEXT_MIN_EPOCHS, TEXT_MAX_EPOCHS]; the choice records why.
+    """
+    if not choice.get("epochs_from_data"):
+        return config, choice
+    steps_per_epoch = max(train_examples // config.data.batch_size, 1)
+    epochs = min(max(math.ceil(TEXT_MIN_STEPS / steps_per_epoch), TEXT_MIN_EPOCHS), TEXT_MAX_EPOCHS)
+    choice = {**choice, "epochs_from_data": (f"{epochs} ({steps_per_epoch} steps an epoch over {train_examples} "
+                                             f"examples; at least {TEXT_MIN_STEPS} steps, "
+                                             f"{TEXT_MIN_EPOCHS}-{TEXT_MAX_EPOCHS} epochs)")}
+    log.info("train.epochs → %s", choice["epochs_from_data"])
+    return _replace(config, {"train.epochs": epochs}), choice
 
 
 def median_short_side(source, sample=SAMPLED_FILES):

@@ -69,6 +69,93 @@ def resnet(input_shape, num_classes, width=16, dropout=0.0):
     return keras.Model(inputs, classifier_head(x, num_classes, dropout), name="resnet")
 
 
+# airbench94 (Jordan, 2024): PyTorch's momentum 0.4 is Keras' 0.6. Its epsilon of
+# 1e-12 is not kept: folded into a convolution, a channel of near-constant output
+# gets a scale near 1e6, and its spikes then set the int8 range of every channel.
+AIRBENCH_BN_MOMENTUM = 0.6
+AIRBENCH_BN_EPSILON = 1e-5
+# Its logits are the linear layer's output times 1/9. A plain Dense initialised
+# 1/9 as large, whose gradient steps are 1/81 as large, trains identically under
+# SGD and leaves no extra op for TF-MOT or the converter to handle.
+AIRBENCH_LOGIT_SCALE = 1 / 9
+
+
+def _torch_default_init():
+    """PyTorch's default conv/linear initialisation, U(±1/sqrt(fan_in)), which airbench's recipe is tuned for."""
+    return keras.initializers.VarianceScaling(1 / 3, mode="fan_in", distribution="uniform")
+
+
+def _airbench_conv_bn(x, filters, name):
+    """3x3 Conv (no bias) → batch norm without a learned scale, as airbench has it."""
+    x = layers.Conv2D(filters, 3, padding="same", use_bias=False, kernel_initializer=_torch_default_init(),
+                      name=f"{name}_conv")(x)
+    return layers.BatchNormalization(momentum=AIRBENCH_BN_MOMENTUM, epsilon=AIRBENCH_BN_EPSILON, scale=False,
+                                     name=f"{name}_bn")(x)
+
+
+def airbench(input_shape, num_classes, width=64):
+    """airbench94's network (Jordan, 2024, arXiv 2404.00498), in the order TF-MOT folds and quantizes.
+
+    A frozen 2x2 whitening convolution (`whiten`, set from the training data by
+    `lepton_tf.models.whitening`) → GELU → three groups of conv → max-pool →
+    BN → GELU → conv → BN → GELU, of widths w, 4w, 4w → global max pool →
+    a bias-free Dense. airbench pools *before* its first batch norm; this
+    puts the norm first so TF-MOT can fold it into the convolution. With no
+    learned scale the norm is a per-channel increasing map, which commutes with
+    max-pooling, so the network computes the same function (its batch
+    statistics are taken over the pre-pool map).
+
+    Args:
+      input_shape: (height, width, channels).
+      num_classes: number of output classes.
+      width: channels of the first group (64 in airbench94).
+
+    Returns:
+      A functional `keras.Model`, its convolutions partly identity-initialised
+      (airbench's Dirac init) and its classifier scaled (`AIRBENCH_LOGIT_SCALE`).
+    """
+    inputs = keras.Input(input_shape, name="image")
+    whiten_width = 2 * input_shape[-1] * 2 * 2  # each 2x2 patch eigenvector and its negative
+    x = layers.Conv2D(whiten_width, 2, padding="valid", name="whiten")(inputs)
+    x = layers.Activation("gelu", name="whiten_gelu")(x)
+    for group, filters in enumerate([width, 4 * width, 4 * width], start=1):
+        x = _airbench_conv_bn(x, filters, name=f"group{group}_1")
+        if min(x.shape[1], x.shape[2]) >= 2:  # tiny inputs reach 1x1 early; pooling stops there
+            x = layers.MaxPooling2D(2, name=f"group{group}_pool")(x)
+        x = layers.Activation("gelu", name=f"group{group}_1_gelu")(x)
+        x = _airbench_conv_bn(x, filters, name=f"group{group}_2")
+        x = layers.Activation("gelu", name=f"group{group}_2_gelu")(x)
+    x = layers.GlobalMaxPooling2D(name="pool")(x)
+    x = layers.Dense(num_classes, use_bias=False, kernel_initializer=_torch_default_init(), name="logits")(x)
+    outputs = layers.Activation("softmax", dtype="float32", name="probabilities")(x)
+    model = keras.Model(inputs, outputs, name="airbench")
+    _dirac_init(model)
+    logits = model.get_layer("logits")
+    logits.kernel.assign(logits.kernel * AIRBENCH_LOGIT_SCALE)
+    return model
+
+
+def airbench_learning_rate_scales():
+    """Per-variable learning-rate factors airbench's recipe needs (by variable-name fragment).
+
+    The whitening kernel stays as computed from the data (its bias trains), and
+    the classifier steps 1/81 as far, which with its 1/9 initialisation is
+    airbench's `Linear` followed by `Mul(1/9)`.
+    """
+    return {"whiten/kernel": 0.0, "logits/kernel": AIRBENCH_LOGIT_SCALE ** 2}
+
+
+def _dirac_init(model):
+    """Sets the first `in_channels` filters of each 3x3 convolution to the identity (airbench's Dirac init)."""
+    for layer in model.layers:
+        if isinstance(layer, layers.Conv2D) and layer.kernel_size == (3, 3):
+            kernel = layer.kernel.numpy()
+            identities = min(kernel.shape[2], kernel.shape[3])
+            kernel[:, :, :, :identities] = 0.0
+            kernel[1, 1, range(identities), range(identities)] = 1.0
+            layer.kernel.assign(kernel)
+
+
 # (expansion, output channels, repeats, first stride) — MobileNetV2 (Sandler et al., 2018).
 MOBILENET_V2_BLOCKS = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2),
                        (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)]

@@ -8,6 +8,7 @@ from lepton_tf.models.user_model import build_user_model
 
 IMAGE_MODELS = {
     "resnet": lambda shape, classes, cfg: image.resnet(shape, classes, cfg.width, cfg.dropout),
+    "airbench": lambda shape, classes, cfg: image.airbench(shape, classes, cfg.width),
     "mobilenet_v2": lambda shape, classes, cfg: image.mobilenet_v2(shape, classes, cfg.alpha, cfg.dropout),
     **{variant: (lambda shape, classes, cfg, variant=variant:
                  efficientnet_lite.efficientnet_lite(shape, classes, variant, cfg.dropout))
@@ -23,6 +24,8 @@ TEXT_MODELS = {
         length, vocab, classes, cfg.embedding_dim, cfg.num_layers, cfg.num_heads, cfg.width, cfg.dropout),
 }
 DEFAULTS = {"image": "resnet", "text": "kim_cnn"}
+# Per-variable learning-rate factors a model's recipe depends on (see `lepton_tf.train.ScaledSGD`).
+LEARNING_RATE_SCALES = {"airbench": image.airbench_learning_rate_scales()}
 
 
 def model_names(task="image"):
@@ -76,3 +79,8 @@ def load_pretrained(model, config):
     from lepton_tf.models import pretrained
 
     return pretrained.load_backbone_weights(model, config.name, config.pretrained)
+
+
+def learning_rate_scales(config, task):
+    """{variable-name fragment: step factor} the model `config` names trains with ({} for most)."""
+    return dict(LEARNING_RATE_SCALES.get(resolve_name(config, task), {}))

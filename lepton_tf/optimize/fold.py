@@ -102,7 +102,7 @@ def _copy_weights(source, folded, folds):
             layer.set_weights(original.get_weights())
             continue
         bn = source.get_layer(conv_to_bn[layer.name])
-        gamma, beta, mean, variance = bn.get_weights()
+        gamma, beta, mean, variance = _batch_norm_parameters(bn)
         scale = gamma / np.sqrt(variance + bn.epsilon)
         weights = original.get_weights()
         kernel = weights[0]
@@ -112,6 +112,14 @@ def _copy_weights(source, folded, folds):
         else:
             kernel = kernel * scale
         layer.set_weights([kernel, (bias - mean) * scale + beta])
+
+
+def _batch_norm_parameters(bn):
+    """(gamma, beta, moving mean, moving variance); a norm without a learned scale or offset has 1 or 0 there."""
+    mean, variance = bn.moving_mean.numpy(), bn.moving_variance.numpy()
+    gamma = bn.gamma.numpy() if bn.scale else np.ones_like(mean)
+    beta = bn.beta.numpy() if bn.center else np.zeros_like(mean)
+    return gamma, beta, mean, variance
 
 
 def _custom_objects(model):
