@@ -44,7 +44,7 @@ def run_try(config, overrides, seed, run_dir):
     run = Run.create(run_dir, config=config, overrides=settings, overwrite=True)
     run.train()
     float_stage = run.card.stages["float"]
-    return {"config": str(config), "overrides": list(overrides), "seed": seed,
+    return {"config": str(config.relative_to(ROOT)) if config else None, "overrides": list(overrides), "seed": seed,
             "val_accuracy": float_stage.val_accuracy, "epochs": float_stage.epochs,
             "train_seconds": float_stage.train_seconds, "params": run.card.model.params,
             "model": run.card.model.name}
