@@ -113,11 +113,13 @@ class Run:
                 stages.refuse_finished_run(folder)
             keep = self._write_arrays(folder)
             config, choice = choose(stages.with_absolute_source(self.config), self._given)
-            if choice.get("epochs_from_data"):  # text defaults: count the sentences (quick) before anything else
-                config, choice = scale_text_epochs(config, choice, len(load_data(config.data, folder.path).train))
+            data = None
+            if choice.get("epochs_from_data"):  # text defaults: the epochs follow the sentence count
+                data = load_data(config.data, folder.path)
+                config, choice = scale_text_epochs(config, choice, len(data.train))
             stages.prepare_for_training(folder, config, overwrite, keep)
             remove_stale_temporaries(folder.path)
-            self._train_float(folder, config, choice, strategy)
+            self._train_float(folder, config, choice, strategy, data)
         if not chief:
             log.info("worker done; only the chief writes %s (this worker's outputs: %s)", self.folder.path,
                      folder.path)
@@ -131,9 +133,9 @@ class Run:
         in_memory.write_in_memory(folder.output(in_memory.FOLDER), *self._arrays)
         return (in_memory.FOLDER,)
 
-    def _train_float(self, folder, config, choice, strategy):
+    def _train_float(self, folder, config, choice, strategy, data=None):
         stages.record_data_outputs(folder, config)
-        task = new_task(load_data(config.data, folder.path), config)
+        task = new_task(load_data(config.data, folder.path) if data is None else data, config)
         folder.write_config(config)
         folder.write_labels(task.class_names)
         task.preprocessing.save(folder.path)

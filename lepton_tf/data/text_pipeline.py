@@ -38,16 +38,14 @@ def make_text_dataset(split, tokenizer, num_classes, batch_size, seed=0, config=
     """
     one_hot = lambda labels: tf.one_hot(labels, num_classes, dtype=tf.float32)  # noqa: E731
     length = tokenizer.sequence_length
-    if config is None:
-        dataset = tf.data.Dataset.from_tensor_slices((token_ids(split.texts, tokenizer), split.labels))
-        return finish(dataset.batch(batch_size).map(lambda x, y: (x, one_hot(y)), num_parallel_calls=AUTOTUNE))
     drop = len(split) >= batch_size
-    if not (augments(config.augment) or config.bucket_by_length):
-        # Nothing changes per example: shuffle padded rows and one-hot whole batches. Small
+    if config is None or not (augments(config.augment) or config.bucket_by_length):
+        # Nothing changes per example: (shuffle) padded rows and one-hot whole batches. Small
         # text models step in a millisecond or two, and per-example work would make them wait.
         dataset = tf.data.Dataset.from_tensor_slices((token_ids(split.texts, tokenizer), split.labels))
-        dataset = dataset.shuffle(len(split), seed=seed, reshuffle_each_iteration=True)
-        dataset = dataset.batch(batch_size, drop_remainder=drop)
+        if config is not None:
+            dataset = dataset.shuffle(len(split), seed=seed, reshuffle_each_iteration=True)
+        dataset = dataset.batch(batch_size, drop_remainder=config is not None and drop)
         return finish(dataset.map(lambda x, y: (x, one_hot(y)), num_parallel_calls=AUTOTUNE))
     dataset = tf.data.Dataset.from_tensor_slices((token_ids(split.texts, tokenizer, ragged=True), split.labels))
     dataset = dataset.shuffle(len(split), seed=seed, reshuffle_each_iteration=True)

@@ -24,6 +24,7 @@ import numpy as np
 from lepton_tf.config import Config, flatten, from_dict, to_dict, validate
 from lepton_tf.data.sources import resolve_task
 from lepton_tf.models import efficientnet_lite
+from lepton_tf.schedules import steps_for
 
 log = logging.getLogger(__name__)
 
@@ -104,22 +105,21 @@ def _choose_image_model(config, given):
         log.info("model.name auto → resnet from scratch (%s)", why)
         return _replace(config, {"model.name": "resnet"}), {"rule": why, "name": "resnet", "pretrained": "none"}
     given = set(given) if given is not None else _changed_from_defaults(config)
-    applied = {key: value for key, value in PHOTO_DEFAULTS.items() if key not in given}
+    config, applied = _apply_defaults(config, PHOTO_DEFAULTS, given)
     why = f"median short side {side:.0f} px ≥ {PHOTO_MIN_SIDE} px: photos"
     log.info("model.name auto → %s, pretrained %s (%s); photo defaults for %d settings you did not give",
-             applied.get("model.name", config.model.name), config.model.pretrained, why, len(applied))
-    config = _replace(config, applied)
+             config.model.name, config.model.pretrained, why, len(applied))
     return config, {"rule": why, "name": config.model.name, "pretrained": config.model.pretrained,
                     "photo_defaults": applied}
 
 
 def _choose_text_model(config, given):
     given = set(given) if given is not None else _changed_from_defaults(config)
-    applied = {key: value for key, value in TEXT_DEFAULTS.items() if key not in given}
+    config, applied = _apply_defaults(config, TEXT_DEFAULTS, given)
     log.info("model.name auto → kim_cnn; text defaults for %d settings you did not give", len(applied))
     choice = {"rule": "text", "name": "kim_cnn", "text_defaults": applied,
               "epochs_from_data": "train.epochs" not in given}
-    return _replace(config, applied), choice
+    return config, choice
 
 
 def scale_text_epochs(config, choice, train_examples):
@@ -130,7 +130,7 @@ def scale_text_epochs(config, choice, train_examples):
     """
     if not choice.get("epochs_from_data"):
         return config, choice
-    steps_per_epoch = max(train_examples // config.data.batch_size, 1)
+    steps_per_epoch = steps_for(train_examples, config.data.batch_size)
     epochs = min(max(math.ceil(TEXT_MIN_STEPS / steps_per_epoch), TEXT_MIN_EPOCHS), TEXT_MAX_EPOCHS)
     choice = {**choice, "epochs_from_data": (f"{epochs} ({steps_per_epoch} steps an epoch over {train_examples} "
                                              f"examples; at least {TEXT_MIN_STEPS} steps, "
@@ -179,6 +179,12 @@ def _native_size(config):
 def _changed_from_defaults(config):
     defaults = flatten(Config())
     return {key for key, value in flatten(config).items() if defaults.get(key) != value}
+
+
+def _apply_defaults(config, defaults, given):
+    """(config with `defaults` for every setting not in `given`, the defaults that were applied)."""
+    applied = {key: value for key, value in defaults.items() if key not in given}
+    return _replace(config, applied), applied
 
 
 def _replace(config, settings):
