@@ -11,7 +11,12 @@ A sweep file (YAML) names a base config and a list of tries, each a list of
 
 Every try trains the float model only and is judged by its **validation**
 accuracy (the split carved from train, or the data's own dev file), never by
-the test split. `benchmarks/results/tries/SWEEP/TRY.json` records the
+the test split. A sweep file that says `held_out: true` trains on folders whose
+test file is a validation file held out by hand (SST-2's dev.tsv, or rows cut
+from a train.tsv), never a real test split: its tries also record that
+accuracy as `held_out_accuracy`, which is what to judge by when a try changes
+how the validation split itself is used (early stopping picks the epoch on it).
+`benchmarks/results/tries/SWEEP/TRY.json` records the
 overrides, the seed, the validation accuracy, the epochs, the parameters and
 the training time, so a recipe's choice can be re-read and re-run. A try whose
 file exists is skipped (delete the file to run it again).
@@ -36,18 +41,21 @@ def try_name(overrides, seed):
     return f"{readable}-seed{seed}-{digest}"
 
 
-def run_try(config, overrides, seed, run_dir):
-    """Trains the float model of one try; returns its record."""
+def run_try(config, overrides, seed, run_dir, held_out=False):
+    """Trains the float model of one try; returns its record (with `held_out_accuracy` if `held_out`)."""
     from lepton_tf import Run
 
     settings = [*overrides, f"data.seed={seed}", "train.verbose=0"]  # verbosity changes no model
     run = Run.create(run_dir, config=config, overrides=settings, overwrite=True)
     run.train()
     float_stage = run.card.stages["float"]
-    return {"config": str(config.relative_to(ROOT)) if config else None, "overrides": list(overrides), "seed": seed,
+    record = {"config": str(config.relative_to(ROOT)) if config else None, "overrides": list(overrides), "seed": seed,
             "val_accuracy": float_stage.val_accuracy, "epochs": float_stage.epochs,
             "train_seconds": float_stage.train_seconds, "params": run.card.model.params,
             "model": run.card.model.name}
+    if held_out:
+        record["held_out_accuracy"] = float_stage.accuracy
+    return record
 
 
 def sweep(path, results, work):
@@ -63,10 +71,12 @@ def sweep(path, results, work):
             if target.exists():
                 records.append(json.loads(target.read_text()))
                 continue
-            record = run_try(spec.get("config") and ROOT / spec["config"], overrides, seed, work / name / target.stem)
+            record = run_try(spec.get("config") and ROOT / spec["config"], overrides, seed, work / name / target.stem,
+                             held_out=spec.get("held_out", False))
             target.write_text(json.dumps(record, indent=1) + "\n")
             records.append(record)
-            print(f"{record['val_accuracy']:.4f}  {record['train_seconds']:7.1f}s  {overrides}", flush=True)
+            held_out = f"  held out {record['held_out_accuracy']:.4f}" if "held_out_accuracy" in record else ""
+            print(f"{record['val_accuracy']:.4f}{held_out}  {record['train_seconds']:7.1f}s  {overrides}", flush=True)
     return records
 
 
@@ -86,8 +96,9 @@ def main(argv=None):
     parser.add_argument("--work", type=Path, default=ROOT / "saved_models" / "sweeps")
     args = parser.parse_args(argv)
     records = sweep(args.sweep, args.results, args.work)
-    best = max(records, key=lambda record: record["val_accuracy"])
-    print(f"best of {len(records)}: {best['val_accuracy']:.4f} with {best['overrides']}")
+    score = "held_out_accuracy" if all("held_out_accuracy" in record for record in records) else "val_accuracy"
+    best = max(records, key=lambda record: record[score])
+    print(f"best of {len(records)}: {score} {best[score]:.4f} with {best['overrides']}")
     return 0
 
 

@@ -44,7 +44,8 @@ class StageResult:
     epochs: int = 0
     train_seconds: float = 0.0
     settings: dict = dataclasses.field(default_factory=dict)  # the config fields this stage depends on
-    val_accuracy: typing.Optional[float] = None
+    val_accuracy: typing.Optional[float] = None  # of the kept epoch
+    kept_epoch: typing.Optional[int] = None  # set when early stopping kept an epoch before the last (1-based)
     confusion_matrix: typing.Optional[list] = None  # [true class][predicted class] counts, test split
     # pruned (and qat, which reports the sparsity it kept)
     sparsity: typing.Optional[float] = None

@@ -221,6 +221,8 @@ def _model_details(card, license_text):
 def _stage_training(card, stage):
     result = card.stages[stage]
     text = f"{result.epochs} epoch{'' if result.epochs == 1 else 's'}, {result.train_seconds:,.1f} s"
+    if result.kept_epoch:
+        text += f", weights of epoch {result.kept_epoch} kept (lowest validation loss)"
     if stage == "float" and card.model.transfer and card.model.transfer.get("pretrained"):
         text += f", from `{card.model.transfer['pretrained']}` pretrained weights"
     if result.target_sparsity is not None:

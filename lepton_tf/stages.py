@@ -48,18 +48,23 @@ def train_float(run, config, task, card, strategy, backup_root):
     two transfer phases went). `backup_root` is where a multi-worker chief's
     resume backup lives (see `lepton_tf.distribute`).
     """
+    kept = None
     if is_pretrained(config.model):
         model, seconds, card.model.transfer = _fit_pretrained(run, config, task)
     else:
-        model, seconds = _fit_float(run, config, task, strategy, backup_root)
+        model, seconds, kept = _fit_float(run, config, task, strategy, backup_root)
     run.save_model(model, "float")
     history = train_lib.read_history(run.file("history.csv"))
     plot_curves(history, run.output("curves.png"), f"{run.name}: {model.name} on {config.data.source}")
     card.model.params = model.count_params()
     accuracy, confusion = keras_scores(model, task, config)
+    epochs = len(history.get("loss", []))
+    kept = kept or epochs
     return model, StageResult(
-        accuracy=accuracy, confusion_matrix=confusion, epochs=len(history.get("loss", [])),
-        val_accuracy=_last(history.get("val_accuracy")), train_seconds=round(seconds, 1),
+        accuracy=accuracy, confusion_matrix=confusion, epochs=epochs,
+        kept_epoch=kept if kept != epochs else None,
+        val_accuracy=round(history["val_accuracy"][kept - 1], 5) if history.get("val_accuracy") else None,
+        train_seconds=round(seconds, 1),
         settings=stage_settings(config, "float"), **distribute.describe(strategy, config.train.strategy),
         mixed_precision=config.train.mixed_precision, jit_compile=config.train.jit_compile)
 
@@ -147,7 +152,19 @@ def _fit_float(run, config, task, strategy, backup_root):
          callbacks, cfg.verbose)
     seconds = time.perf_counter() - start
     keras.mixed_precision.set_global_policy("float32")
-    return _local_float32_copy(model, task, config), seconds
+    return _local_float32_copy(model, task, config), seconds, _restored_epoch(callbacks)
+
+
+def _restored_epoch(callbacks):
+    """The 1-based epoch whose weights early stopping restored (lowest validation loss), or None.
+
+    Read from the callback, not the history: a resumed run's callback has seen
+    only the epochs since it resumed, and restores the best of those.
+    """
+    for callback in callbacks:
+        if isinstance(callback, keras.callbacks.EarlyStopping) and callback.best_weights is not None:
+            return callback.best_epoch + 1
+    return None
 
 
 def _init_from_data(model, task, seed):
@@ -414,7 +431,3 @@ def base_card(run, config, task, choice, command):
         usage=Usage(**dataclasses.asdict(config.card)), command=command,
         created=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         environment=environment.describe())
-
-
-def _last(values):
-    return round(values[-1], 5) if values else None

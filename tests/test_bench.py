@@ -153,3 +153,27 @@ def test_quick_photo_folder_is_photo_sized_with_train_and_test_per_class(tmp_pat
             for path in files:
                 with Image.open(path) as image:
                     assert min(image.size) >= 192  # photo-sized: the chain picks the pretrained model
+
+
+def test_held_out_folders_never_use_a_real_test_file(tmp_path):
+    from benchmarks import held_out
+
+    shared = tmp_path / "shared"
+    header = "label\ttext\n"
+    for name, files in {"sst2": ("train", "dev", "test"), "trec": ("train", "test")}.items():
+        for split in files:
+            rows = [f"{split}\t{name} {split} row {i}\n" for i in range(3200 if split == "train" else 50)]
+            (shared / name).mkdir(parents=True, exist_ok=True)
+            (shared / name / f"{split}.tsv").write_text(header + "".join(rows))
+    folders = held_out.build(tmp_path / "out", shared)
+    assert [folder.name for folder in folders] == ["sst2", "sst2_3k", "trec"]
+    read = {folder.name: {split: (folder / f"{split}.tsv").read_text().splitlines() for split in ("train", "test")}
+            for folder in folders}
+    dev = (shared / "sst2" / "dev.tsv").read_text().splitlines()
+    assert read["sst2"]["test"] == dev and read["sst2_3k"]["test"] == dev
+    assert len(read["sst2"]["train"]) == 3201 and len(read["sst2_3k"]["train"]) == held_out.SMALL_SET_ROWS + 1
+    trec_train, trec_test = read["trec"]["train"][1:], read["trec"]["test"][1:]
+    assert len(trec_test) == held_out.TREC_HELD_OUT_ROWS and not set(trec_train) & set(trec_test)
+    assert sorted(trec_train + trec_test) == sorted((shared / "trec" / "train.tsv").read_text().splitlines()[1:])
+    assert held_out.build(tmp_path / "again", shared)[2].joinpath("test.tsv").read_text() == \
+        (tmp_path / "out" / "trec" / "test.tsv").read_text()  # the same rows every time
