@@ -168,16 +168,30 @@ def transfer_cost_table(results):
 
 def markdown(results):
     """The README section: hardware line, run counts, the chain tables, the transfer tables and the targets."""
-    hardware = {hardware_line(r["hardware"]) for r in results.values()}
     chain = {name: result for name, result in results.items() if not is_transfer(result)}
     transfer = {name: result for name, result in results.items() if is_transfer(result)}
-    parts = ["Measured on: " + "; ".join(sorted(hardware)) + ". `runs` is the number of runs behind each figure "
+    parts = ["Measured on: " + machines_line(results) + ". `runs` is the number of runs behind each figure "
              "(median; ± is half the spread when runs > 1)."]
     if chain:
         parts += [accuracy_table(chain), cost_table(chain)]
     if transfer:
         parts += [transfer_description(transfer), transfer_file_table(transfer), transfer_cost_table(transfer)]
     return "\n\n".join(parts + [targets_table(results)])
+
+
+def machines_line(results):
+    """Each machine the results came from, with its measured matmul rate and its data sets.
+
+    Machines of one kind differ several-fold in speed, so every seconds figure
+    is read beside the matmul rate of the machine that produced it.
+    """
+    machines = {}
+    for name, result in results.items():
+        hardware = result["hardware"]
+        matmul = hardware.get("matmul_flops_per_second")
+        line = hardware_line(hardware) + (f" (float32 matmul {matmul / 1e9:.0f} GFLOP/s)" if matmul else "")
+        machines.setdefault(line, []).append(f"{name} {result.get('date', '')}".strip())
+    return "; ".join(f"{line}: {', '.join(names)}" for line, names in sorted(machines.items()))
 
 
 def transfer_description(results):

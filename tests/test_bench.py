@@ -177,3 +177,13 @@ def test_held_out_folders_never_use_a_real_test_file(tmp_path):
     assert sorted(trec_train + trec_test) == sorted((shared / "trec" / "train.tsv").read_text().splitlines()[1:])
     assert held_out.build(tmp_path / "again", shared)[2].joinpath("test.tsv").read_text() == \
         (tmp_path / "out" / "trec" / "test.tsv").read_text()  # the same rows every time
+
+
+def test_the_readme_names_each_machine_with_its_matmul_rate_and_data_sets():
+    machine = {"cpu": "AMD EPYC", "cores": 2, "tensorflow": "2.21.0", "gpus": []}
+    results = {"cifar10": {"hardware": {**machine, "matmul_flops_per_second": 489e9}, "date": "2026-11-24"},
+               "sst2": {"hardware": {**machine, "matmul_flops_per_second": 80e9}, "date": "2026-11-30"},
+               "trec": {"hardware": {**machine, "matmul_flops_per_second": 80e9}, "date": "2026-11-30"}}
+    line = report.machines_line(results)
+    assert "(float32 matmul 489 GFLOP/s): cifar10 2026-11-24" in line
+    assert "(float32 matmul 80 GFLOP/s): sst2 2026-11-30, trec 2026-11-30" in line
