@@ -1,0 +1,1 @@
+"""Robustness of exported files: seeded, deterministic perturbations of test inputs."""
