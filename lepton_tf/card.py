@@ -90,6 +90,9 @@ class Artifact:
     mediapipe_accuracy: typing.Optional[float] = None
     mediapipe_examples: typing.Optional[int] = None
     mediapipe_input: typing.Optional[str] = None
+    # Accuracy on perturbed copies of the test split (`lepton_tf.robustness`): per perturbation,
+    # their mean, and mean / clean accuracy.
+    robustness: typing.Optional[dict] = None
 
 
 @dataclasses.dataclass

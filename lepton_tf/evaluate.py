@@ -126,13 +126,25 @@ def evaluate_tflite(path, examples, labels, reference_top1, latency_runs=50, bat
             "latency_ms_2_threads": {"p50": two["p50"], "p90": two["p90"]}}
 
 
+class SavedModelClassifier:
+    """A SavedModel's `serving_default`, called on raw inputs (image bytes or sentences)."""
+
+    def __init__(self, path):
+        from lepton_tf.keras import tf
+
+        self._tf = tf
+        self.signature = tf.saved_model.load(str(path)).signatures["serving_default"]
+        (self.argument,) = self.signature.structured_input_signature[1]  # "images" or "texts"
+
+    def predict(self, encoded_inputs, batch_size=256):
+        """Returns float32 probabilities [N, classes]."""
+        return np.concatenate([
+            self.signature(**{self.argument: self._tf.constant(encoded_inputs[start:start + batch_size])})
+            ["probabilities"].numpy() for start in range(0, len(encoded_inputs), batch_size)])
+
+
 def evaluate_saved_model(path, encoded_inputs, labels, reference_top1, batch_size=256):
     """Calls a SavedModel's `serving_default` on raw inputs (image bytes or sentences); returns its card entry."""
-    from lepton_tf.keras import tf
-
-    signature = tf.saved_model.load(str(path)).signatures["serving_default"]
-    (argument,) = signature.structured_input_signature[1]  # "images" or "texts"
-    outputs = [signature(**{argument: tf.constant(encoded_inputs[start:start + batch_size])})["probabilities"].numpy()
-               for start in range(0, len(encoded_inputs), batch_size)]
+    probabilities = SavedModelClassifier(path).predict(encoded_inputs, batch_size)
     raw, packed = file_sizes(path)
-    return {"bytes": raw, "gzip_bytes": packed, **top1_scores(np.concatenate(outputs), labels, reference_top1)}
+    return {"bytes": raw, "gzip_bytes": packed, **top1_scores(probabilities, labels, reference_top1)}

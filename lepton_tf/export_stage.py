@@ -12,11 +12,12 @@ import numpy as np
 
 from lepton_tf.card import Artifact, saved_model_path, tflite_metadata_path, tflite_path
 from lepton_tf.errors import RunFolderError
-from lepton_tf.evaluate import TFLiteClassifier, evaluate_saved_model, evaluate_tflite
+from lepton_tf.evaluate import SavedModelClassifier, TFLiteClassifier, evaluate_saved_model, evaluate_tflite
 from lepton_tf.export import metadata
 from lepton_tf.export.saved_model import save_module
 from lepton_tf.export.tflite import FORMATS, convert
 from lepton_tf.fileio import write_bytes, write_text
+from lepton_tf.robustness.summary import robustness_entry
 from lepton_tf.stages import chain_stages, keras_top1, require_current, sample_indices
 
 log = logging.getLogger(__name__)
@@ -83,7 +84,8 @@ def evaluate(run, config, task, card, models=None):
     """Runs every exported file on the test split and records its figures in `card` (written).
 
     Each file is compared with the Keras model of its source stage (taken from
-    `models`, else loaded from the run).
+    `models`, else loaded from the run), and run on the task's perturbed
+    copies of the test split (seeded with `data.seed`) for its robustness entry.
 
     Raises:
       RunFolderError: nothing has been exported yet.
@@ -92,6 +94,7 @@ def evaluate(run, config, task, card, models=None):
         raise RunFolderError(f"{run.path} has no exported files yet: run `lepton export {run.path}` first")
     examples, labels = task.examples("test")
     file_inputs = task.tflite_inputs("test")  # the same for every TFLite format
+    perturbed = task.perturbed_test_sets(config.data.seed)
     models = dict(models or {})
     reference = {}
     for relative, entry in card.artifacts.items():
@@ -107,8 +110,24 @@ def evaluate(run, config, task, card, models=None):
                                       config.export.latency_runs, config.export.eval_batch_size)
             if entry.metadata and entry.mediapipe is None and config.export.mediapipe_examples > 0:
                 figures.update(_mediapipe_agreement(run.file(relative), task, reference[entry.source], config))
+        if perturbed:
+            figures["robustness"] = _robustness(run.file(relative), entry.format, perturbed, labels,
+                                                figures["accuracy"], config)
         card.artifacts[relative] = dataclasses.replace(entry, **figures)
     run.write_card(card)
+
+
+def _robustness(path, fmt, perturbed, labels, clean_accuracy, config):
+    """The file's accuracy on each perturbed test set (TFLite inputs, or a server's raw inputs)."""
+    log.info("robustness of %s on %d perturbed test sets", path, len(perturbed))
+    if fmt == "saved_model":
+        model, index = SavedModelClassifier(path), 1
+    else:
+        model, index = TFLiteClassifier(path), 0
+    accuracies = {name: round(float(np.mean(np.argmax(model.predict(inputs[index], config.export.eval_batch_size),
+                                                      axis=-1) == labels)), 5)
+                  for name, inputs in perturbed.items()}
+    return robustness_entry(clean_accuracy, accuracies, config.data.seed)
 
 
 def _mediapipe_agreement(path, task, reference_top1, config):

@@ -317,7 +317,7 @@ def _training_data(card):
 
 def _quantitative_analyses(card, run_dir, has_confusion_png):
     lines = ["### Stages (Keras, test split)", "", *_stage_table(card), "", "### Exported files (test split)", "",
-             *_file_table(card)]
+             *_file_table(card), *_robustness_section(card)]
     sources = _per_class_sources(card)
     for title, label, matrix in sources:
         metrics = per_class_metrics(matrix, card.labels)
@@ -350,6 +350,23 @@ def _file_table(card):
              "-" if a.latency_ms_p50 is None else f"{a.latency_ms_p50:.3f}", _percent(a.mediapipe_accuracy),
              _percent(a.mediapipe_agreement)] for path, a in card.artifacts.items()]
     return _table(header, rows)
+
+
+def _robustness_section(card):
+    """Each file's accuracy on perturbed copies of the test split, where measured."""
+    measured = {path: a for path, a in card.artifacts.items() if a.robustness}
+    if not measured:
+        return []
+    names = list(next(iter(measured.values())).robustness["perturbations"])
+    seed = next(iter(measured.values())).robustness["seed"]
+    header = ["file", "clean", *names, "mean", "mean / clean"]
+    rows = [[f"`{path}`", _percent(a.accuracy), *(_percent(a.robustness["perturbations"].get(name)) for name in names),
+             _percent(a.robustness["mean_accuracy"]),
+             "-" if a.robustness["relative"] is None else f"{a.robustness['relative']:.3f}"]
+            for path, a in measured.items()]
+    return ["", "### Robustness (test split, perturbed)", "",
+            f"Accuracy of each file on copies of the test split perturbed as users' inputs are (seed {seed}; "
+            "`lepton_tf/robustness/` says how each is made).", "", *_table(header, rows)]
 
 
 def _per_class_sources(card):

@@ -57,6 +57,27 @@ def test_saved_model_takes_sentences_and_tokenises_inside(text_run):
     assert [c.decode() for c in outputs["classes"].numpy()] == [task.class_names[i] for i in expected.argmax(-1)]
 
 
+def test_every_text_file_reports_its_accuracy_on_perturbed_sentences(text_run):
+    from lepton_tf.robustness.text_perturbations import PERTURBATIONS
+
+    run, task = text_run
+    card = card_json(run.path)
+    for path, entry in card["artifacts"].items():
+        robustness = entry["robustness"]
+        accuracies = robustness["perturbations"]
+        assert list(accuracies) == list(PERTURBATIONS), path
+        assert all(0.0 <= value <= 1.0 for value in accuracies.values())
+        assert robustness["mean_accuracy"] == pytest.approx(np.mean(list(accuracies.values())), abs=1e-5)
+        assert robustness["relative"] == pytest.approx(robustness["mean_accuracy"] / entry["accuracy"], abs=1e-4)
+        # The tokenizer lower-cases, so changing case changes no id: every file scores as on clean sentences.
+        assert accuracies["case"] == entry["accuracy"], path
+    int8 = card["artifacts"]["tflite/int8.tflite"]["robustness"]
+    ids = task.perturbed_test_sets(int8["seed"])["typos_8pct"][0]
+    predicted = TFLiteClassifier(run.file("tflite/int8.tflite")).predict(ids).argmax(-1)
+    assert int8["perturbations"]["typos_8pct"] == round(float(np.mean(predicted == task.examples("test")[1])), 5)
+    assert "### Robustness (test split, perturbed)" in run.file("MODEL_CARD.md").read_text()
+
+
 def test_predict_classifies_sentences(quantized_text_run, capsys):
     assert main(["predict", str(quantized_text_run / "tflite" / "int8.tflite"), "A wonderful, charming film."]) == 0
     assert capsys.readouterr().out.startswith("A wonderful, charming film.: positive")

@@ -47,6 +47,9 @@ class Task(typing.Protocol):
 
     def serving_inputs(self, split): """What a server client sends: encoded images or UTF-8 sentences."""
 
+    def perturbed_test_sets(self, seed):
+        """{name: (TFLite inputs, serving inputs)}: the test split perturbed, deterministically for `seed`."""
+
     def serving_module(self, model): """The `tf.Module` whose `serve` becomes the SavedModel signature."""
 
     def card_data(self): """Skipped inputs for the card's `data` section."""

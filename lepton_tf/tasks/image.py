@@ -120,6 +120,11 @@ class ImageTask:
     def mediapipe_input_description(self):
         return "the original test files" if self._original_files("test") else "the decoded test images"
 
+    def perturbed_test_sets(self, seed):
+        """None yet: the image corruptions (ImageNet-C / CIFAR-10-C) are not built, so image files report none."""
+        del seed
+        return {}
+
     def serving_inputs(self, split):
         """What a server client sends: the original files' bytes, else PNG bytes of the decoded images."""
         files = self._original_files(split)
