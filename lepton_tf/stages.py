@@ -59,11 +59,11 @@ def train_float(run, config, task, card, strategy, backup_root):
     card.model.params = model.count_params()
     accuracy, confusion = keras_scores(model, task, config)
     epochs = len(history.get("loss", []))
-    kept = kept or epochs
+    kept = kept if kept != epochs else None  # None: the run ends with its last epoch's weights
+    val = history.get("val_accuracy")
     return model, StageResult(
-        accuracy=accuracy, confusion_matrix=confusion, epochs=epochs,
-        kept_epoch=kept if kept != epochs else None,
-        val_accuracy=round(history["val_accuracy"][kept - 1], 5) if history.get("val_accuracy") else None,
+        accuracy=accuracy, confusion_matrix=confusion, epochs=epochs, kept_epoch=kept,
+        val_accuracy=round(val[kept - 1] if kept else val[-1], 5) if val else None,
         train_seconds=round(seconds, 1),
         settings=stage_settings(config, "float"), **distribute.describe(strategy, config.train.strategy),
         mixed_precision=config.train.mixed_precision, jit_compile=config.train.jit_compile)
