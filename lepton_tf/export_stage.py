@@ -120,13 +120,12 @@ def evaluate(run, config, task, card, models=None):
 def _robustness(path, fmt, perturbed, labels, clean_accuracy, config):
     """The file's accuracy on each perturbed test set (TFLite inputs, or a server's raw inputs)."""
     log.info("robustness of %s on %d perturbed test sets", path, len(perturbed))
-    if fmt == "saved_model":
-        model, index = SavedModelClassifier(path), 1
-    else:
-        model, index = TFLiteClassifier(path), 0
-    accuracies = {name: round(float(np.mean(np.argmax(model.predict(inputs[index], config.export.eval_batch_size),
-                                                      axis=-1) == labels)), 5)
-                  for name, inputs in perturbed.items()}
+    serving = fmt == "saved_model"
+    classifier = SavedModelClassifier(path) if serving else TFLiteClassifier(path)
+    accuracies = {}
+    for name, inputs in perturbed.items():
+        probabilities = classifier.predict(inputs.serving if serving else inputs.tflite, config.export.eval_batch_size)
+        accuracies[name] = round(float(np.mean(np.argmax(probabilities, axis=-1) == labels)), 5)
     return robustness_entry(clean_accuracy, accuracies, config.data.seed)
 
 

@@ -48,7 +48,7 @@ class Task(typing.Protocol):
     def serving_inputs(self, split): """What a server client sends: encoded images or UTF-8 sentences."""
 
     def perturbed_test_sets(self, seed):
-        """{name: (TFLite inputs, serving inputs)}: the test split perturbed, deterministically for `seed`."""
+        """{name: `robustness.PerturbedSet`}: the test split perturbed, deterministically for `seed`."""
 
     def serving_module(self, model): """The `tf.Module` whose `serve` becomes the SavedModel signature."""
 

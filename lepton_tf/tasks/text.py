@@ -5,6 +5,7 @@ from lepton_tf.data.text_pipeline import make_text_dataset, token_ids
 from lepton_tf.data.tokenizers import DELIMITER_PATTERN, TOKENIZERS
 from lepton_tf.export.saved_model import TextClassifierModule
 from lepton_tf.models import build_model
+from lepton_tf.robustness import PerturbedSet
 from lepton_tf.robustness.text_perturbations import PERTURBATIONS, perturb
 from lepton_tf.run_folder import labels_text
 
@@ -103,11 +104,11 @@ class TextTask:
         return [text.encode("utf-8") for text in getattr(self.data, split).texts]
 
     def perturbed_test_sets(self, seed):
-        """The test sentences under each text perturbation: {name: (token ids, UTF-8 sentences)}."""
+        """The test sentences under each text perturbation: {name: PerturbedSet(token ids, UTF-8 sentences)}."""
         sets = {}
         for name in PERTURBATIONS:
             texts = perturb(self.data.test.texts, name, seed)
-            sets[name] = (token_ids(texts, self.tokenizer), [text.encode("utf-8") for text in texts])
+            sets[name] = PerturbedSet(token_ids(texts, self.tokenizer), [text.encode("utf-8") for text in texts])
         return sets
 
     def serving_module(self, model):
