@@ -1,6 +1,7 @@
 # lepton_tf: `make train`, `make quantize`, `make test` on a fresh machine.
 # Variables: DATA (folder or tfds:NAME), NAME (run folder under saved_models/),
-# MODEL, EPOCHS, QAT_EPOCHS, SPARSITY, SET="key=value ..." (any config field),
+# MODEL, EPOCHS, METHOD (pqat | 2to4 | cluster | pcqat: how `make quantize` compresses),
+# QAT_EPOCHS, SPARSITY, SET="key=value ..." (any config field),
 # OVERWRITE=1 (replace a finished run), CONFIG (with DATA: the recipe named like
 # the DATA folder, e.g. configs/cifar10.yaml for DATA=../shared/data/cifar10; else
 # for another folder the built-in defaults, which choose the model from the data;
@@ -18,7 +19,8 @@ CONFIG ?= $(or $(DATA_RECIPE),$(if $(filter-out tfds:%,$(DATA)),,$(wildcard conf
 
 TRAIN_SETS := $(if $(DATA),--set data.source=$(DATA)) $(if $(MODEL),--set model.name=$(MODEL)) \
               $(if $(EPOCHS),--set train.epochs=$(EPOCHS))
-OPTIMIZE_SETS := $(if $(QAT_EPOCHS),--set optimize.qat_epochs=$(QAT_EPOCHS)) \
+OPTIMIZE_SETS := $(if $(METHOD),--set optimize.method=$(METHOD)) \
+                 $(if $(QAT_EPOCHS),--set optimize.qat_epochs=$(QAT_EPOCHS)) \
                  $(if $(SPARSITY),--set optimize.sparsity=$(SPARSITY)) \
                  $(foreach setting,$(SET),--set $(setting))
 
@@ -30,13 +32,18 @@ OPTIMIZE_SETS := $(if $(QAT_EPOCHS),--set optimize.qat_epochs=$(QAT_EPOCHS)) \
 # that moves absl-py to 2.x (pip prints the conflict and proceeds); TF-MOT's
 # pruning, QAT, PQAT and conversion run correctly on it (the tests cover them).
 MEDIAPIPE ?= mediapipe==1.2.2
+# The ImageNet-C corruptions (robustness reports). Its metadata asks for opencv-python,
+# a second copy of the cv2 module next to MediaPipe's opencv-contrib-python, so it is
+# installed without dependencies; its other needs are in setup.cfg.
+IMAGECORRUPTIONS ?= imagecorruptions-imaug==1.1.5
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	$(BIN)/python -m pip install --quiet '$(MEDIAPIPE)'
-	$(BIN)/python -c "import mediapipe.tasks.python.vision, tensorflow_model_optimization"
+	$(BIN)/python -m pip install --quiet --no-deps '$(IMAGECORRUPTIONS)'
+	$(BIN)/python -c "import mediapipe.tasks.python.vision, tensorflow_model_optimization, imagecorruptions"
 	touch $@
 
 install: $(VENV)/.installed

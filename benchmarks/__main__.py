@@ -9,7 +9,7 @@ from pathlib import Path
 from lepton_tf import cli
 from lepton_tf.errors import LeptonError
 
-from benchmarks import hardware, quick, report, suite, targets, transfer
+from benchmarks import frontier, hardware, quick, report, suite, targets, transfer
 
 ROOT = Path(__file__).resolve().parents[1]
 # With a GPU the recipes train in mixed precision under XLA (exports stay float32).
@@ -27,6 +27,9 @@ def build_parser():
     parser.add_argument("--work", type=Path, help="where run folders go (default saved_models/bench[_quick])")
     parser.add_argument("--results", type=Path,
                         help="where result JSON goes (default benchmarks/results, or WORK/results with --quick)")
+    parser.add_argument("--frontier", default=",".join(frontier.METHODS),
+                        help="compression-frontier methods to fork and measure (default: all of "
+                             f"{', '.join(frontier.METHODS)}; pqat75 is always measured)")
     parser.add_argument("--report-only", action="store_true",
                         help="measure nothing: rewrite the README tables from the result files")
     parser.add_argument("--readme", type=Path,
@@ -44,15 +47,19 @@ def _settings(parser, args):
         parser.error(f"unknown data set(s) {unknown or args.data!r}; choose from {', '.join(DATA_SETS)}")
     if args.runs < 1:
         parser.error("--runs must be at least 1")
-    return work, results, readme, names
+    methods = [method.strip() for method in args.frontier.split(",") if method.strip()]
+    unknown = sorted(set(methods) - set(frontier.METHODS))
+    if unknown:
+        parser.error(f"unknown frontier method(s) {unknown}; choose from {', '.join(frontier.METHODS)}")
+    return work, results, readme, names, methods
 
 
-def bench(name, work, runs, quick_mode, machine):
+def bench(name, work, runs, quick_mode, machine, methods=tuple(frontier.METHODS)):
     """Runs data set `name` `runs` times; returns its result (median, spread, records, targets)."""
     if name == transfer.NAME:
         return transfer.bench(work, runs, quick_mode, machine, GPU_OVERRIDES if machine["gpus"] else [])
     overrides = (quick.overrides(name, work) if quick_mode else []) + (GPU_OVERRIDES if machine["gpus"] else [])
-    records = [suite.run_once(name, work, seed, overrides) for seed in range(runs)]
+    records = [suite.run_once(name, work, seed, overrides, methods) for seed in range(runs)]
     median, spread = report.aggregate(records)
     return {"data_set": name, "recipe": suite.DATA_SETS[name], "overrides": overrides, "quick": quick_mode,
             "runs": runs, "date": datetime.date.today().isoformat(), "hardware": machine, "median": median,
@@ -65,12 +72,12 @@ def _print_targets(result):
         print(f"{result['data_set']:8} {target['target']}: {target['measured']} — {verdict}")
 
 
-def _measure(names, work, results_dir, runs, quick_mode):
+def _measure(names, work, results_dir, runs, quick_mode, methods):
     """Benchmarks each data set, writes its JSON and prints its targets; returns the exit code."""
     machine = hardware.describe()
     try:
         for name in names:
-            result = bench(name, work, runs, quick_mode, machine)
+            result = bench(name, work, runs, quick_mode, machine, methods)
             report.write_result(results_dir / f"{name}.json", result)
             _print_targets(result)
     except LeptonError as error:
@@ -82,11 +89,11 @@ def _measure(names, work, results_dir, runs, quick_mode):
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
-    work, results_dir, readme, names = _settings(parser, args)
+    work, results_dir, readme, names, methods = _settings(parser, args)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     cli.quiet_tensorflow_logs()
     if not args.report_only:
-        code = _measure(names, work, results_dir, args.runs, args.quick)
+        code = _measure(names, work, results_dir, args.runs, args.quick, methods)
         if code:
             return code
     if readme is not None:

@@ -1,4 +1,4 @@
-"""Our side of the benchmark: train → prune 50% → PQAT → export, then the 75% frontier from the same float model.
+"""Our side of the benchmark: train → prune 50% → PQAT → export (the compression frontier is `frontier`).
 
 Everything goes through `lepton_tf.Run`, the API `make train` and
 `make quantize` call, so the figures are those of the shipped commands.
@@ -10,9 +10,6 @@ from lepton_tf import Run
 from lepton_tf import train as train_lib
 
 from benchmarks import flops, throughput
-
-FRONTIER_SPARSITY = 0.75
-
 
 def train_float(run_dir, config):
     """Trains the float model from scratch (an earlier benchmark's folder is removed first); returns the Run."""
@@ -32,10 +29,3 @@ def profile_training(task, config):
     return {"params": model.count_params(), "forward_flops": forward,
             "training_flops_per_example": flops.TRAINING_FLOPS_PER_FORWARD_FLOP * forward,
             "pipeline_examples_per_second": throughput.pipeline_examples_per_second(dataset), "step": step}
-
-
-def quantize_frontier(run, frontier_dir, sparsity=FRONTIER_SPARSITY):
-    """The same chain at a higher sparsity, from a fork of the run's float model; returns the forked Run."""
-    shutil.rmtree(frontier_dir, ignore_errors=True)
-    run.fork(frontier_dir)
-    return Run.open(frontier_dir, [f"optimize.sparsity={sparsity}"]).quantize()

@@ -10,7 +10,7 @@ SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 IMAGES_PER_CLASS = {"train": 12, "test": 6}
 ROWS = {"train": 240, "dev": 60, "test": 80}  # first rows of each TSV file
 OVERRIDES = ["model.width=4", "model.embedding_dim=8", "train.epochs=1", "optimize.prune_epochs=1",
-             "optimize.qat_epochs=1", "export.latency_runs=3", "export.representative_examples=16",
+             "optimize.qat_epochs=1", "optimize.cluster_epochs=1", "export.latency_runs=3", "export.representative_examples=16",
              "export.mediapipe_examples=8", "data.batch_size=16"]
 
 

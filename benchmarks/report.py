@@ -117,6 +117,34 @@ def cost_table(results):
     return _table(COST_COLUMNS, rows)
 
 
+FRONTIER_COLUMNS = ["data set", "point", "file accuracy", "vs float (pts)", "gzip bytes", "gzip / float32 gzip",
+                    "p50 µs (1 thread)", "zeros in kernels", "most values in a channel"]
+
+
+def frontier_table(results):
+    """Every compression-frontier point of each data set: its file's accuracy, gzip bytes and latency."""
+    rows = []
+    for name, result in results.items():
+        m = result["median"]["ours"]
+        points = m.get("methods")
+        if not points:
+            continue
+        base = points["float32"]["gzip_bytes"]
+        for point, figures in points.items():
+            weights = figures.get("weights") or {}
+            rows.append([name, point, _pct(figures["accuracy"]),
+                         f"{100 * (figures['accuracy'] - m['float']['accuracy']):+.2f}", f"{figures['gzip_bytes']:,.0f}",
+                         f"{figures['gzip_bytes'] / base:.1%}", _us(figures["latency_ms_p50"]),
+                         "-" if "zeros" not in weights else f"{weights['zeros']:.1%}",
+                         str(weights.get("max_values_per_channel", "-"))])
+    if not rows:
+        return ""
+    return ("Compression frontier: each point is the int8 file of a fork of the same float model through "
+            "`make quantize` with that method (`benchmarks/frontier.py`; float32 is the float model's file, recipe "
+            "the run's own); `make bench` also plots them in `saved_models/bench/frontier_<data set>.png`.\n\n"
+            + _table(FRONTIER_COLUMNS, rows))
+
+
 def targets_table(results):
     """Every target: measured value, met or missed and by how much."""
     rows = [[name, target["target"], target["measured"], "yes" if target["met"] else f"no, {target['gap']}"]
@@ -173,7 +201,7 @@ def markdown(results):
     parts = ["Measured on: " + machines_line(results) + ". `runs` is the number of runs behind each figure "
              "(median; ± is half the spread when runs > 1)."]
     if chain:
-        parts += [accuracy_table(chain), cost_table(chain)]
+        parts += [accuracy_table(chain), cost_table(chain), *filter(None, [frontier_table(chain)])]
     if transfer:
         parts += [transfer_description(transfer), transfer_file_table(transfer), transfer_cost_table(transfer)]
     return "\n\n".join(parts + [targets_table(results)])

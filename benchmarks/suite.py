@@ -5,7 +5,7 @@ import time
 
 from lepton_tf import config as config_lib
 
-from benchmarks import chain, peer
+from benchmarks import chain, frontier, peer
 
 log = logging.getLogger(__name__)
 
@@ -15,8 +15,12 @@ INT8 = "tflite/int8.tflite"
 FLOAT32 = "tflite/float32.tflite"
 
 
-def run_once(name, work_dir, seed, overrides=()):
-    """Measures one data set once: returns the record `report` aggregates over runs."""
+def run_once(name, work_dir, seed, overrides=(), methods=tuple(frontier.METHODS)):
+    """Measures one data set once: returns the record `report` aggregates over runs.
+
+    `methods`: the compression-frontier forks to measure (`frontier.METHODS`);
+    pqat75 is always among them, as the accuracy table's 75% column.
+    """
     config = config_lib.load(DATA_SETS[name], [*overrides, f"data.seed={seed}", "train.verbose=2"])
     run_dir = work_dir / name
     log.info("benchmark %s (seed %d): training the float model", name, seed)
@@ -26,13 +30,15 @@ def run_once(name, work_dir, seed, overrides=()):
     start = time.perf_counter()
     card = run.quantize().card.to_dict()
     quantize_seconds = time.perf_counter() - start
-    frontier = chain.quantize_frontier(run, work_dir / f"{name}_s{int(chain.FRONTIER_SPARSITY * 100)}")
+    methods = ["pqat75", *(method for method in methods if method != "pqat75")]
+    points = frontier.measure(run, work_dir, methods, file_figures)
+    frontier.plot(name, points, work_dir / f"frontier_{name}.png")
     log.info("benchmark %s: the tutorial recipe, %.0f s of training", name, seconds)
     theirs = _peer(run.task, run.config, seconds, seed)
-    return {"ours": _ours(card, frontier.card.to_dict(), profile, quantize_seconds), "peer": theirs}
+    return {"ours": _ours(card, points, profile, quantize_seconds), "peer": theirs}
 
 
-def _ours(card, frontier, profile, quantize_seconds):
+def _ours(card, points, profile, quantize_seconds):
     trained = card["stages"]["float"]
     examples = card["data"]["examples"]["train"]
     step = profile["step"]
@@ -49,10 +55,11 @@ def _ours(card, frontier, profile, quantize_seconds):
         "pruned": _pruned(card),
         "qat": {"accuracy": card["stages"]["qat"]["accuracy"], "quantize_seconds": round(quantize_seconds, 1)},
         "files": files,
-        "frontier": {"pruned_accuracy": frontier["stages"]["pruned"]["accuracy"],
-                     "sparsity": frontier["stages"]["pruned"]["sparsity"],
-                     "qat_accuracy": frontier["stages"]["qat"]["accuracy"],
-                     "int8": file_figures(frontier["artifacts"][INT8])},
+        "frontier": {"pruned_accuracy": points["pqat75"]["stages"]["pruned"]["accuracy"],
+                     "sparsity": points["pqat75"]["stages"]["pruned"]["sparsity"],
+                     "qat_accuracy": points["pqat75"]["stages"]["qat"]["accuracy"],
+                     "int8": {key: value for key, value in points["pqat75"].items() if key not in ("stages", "weights")}},
+        "methods": points,
     }
 
 

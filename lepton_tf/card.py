@@ -18,7 +18,7 @@ SCHEMA_VERSION = 2  # 1: cards written before the schema was versioned
 
 SAVED_MODEL_DIR = "saved_model"
 TFLITE_DIR = "tflite"
-STAGE_ORDER = ("float", "pruned", "qat")
+STAGE_ORDER = ("float", "pruned", "clustered", "qat")
 
 
 def saved_model_path(version):
@@ -38,7 +38,7 @@ def tflite_metadata_path(fmt):
 
 @dataclasses.dataclass
 class StageResult:
-    """One trained model (float, pruned or qat), measured in Keras on the test split."""
+    """One trained model (float, pruned, clustered or qat), measured in Keras on the test split."""
 
     accuracy: float
     epochs: int = 0
@@ -51,6 +51,10 @@ class StageResult:
     sparsity: typing.Optional[float] = None
     target_sparsity: typing.Optional[float] = None
     layer_sparsity: typing.Optional[dict] = None
+    structure: typing.Optional[str] = None  # pruned with optimize.method 2to4: "2:4"
+    # clustered (and qat from it): distinct values allowed per kernel, and found in each
+    clusters: typing.Optional[int] = None
+    layer_clusters: typing.Optional[dict] = None
     # qat
     source: typing.Optional[str] = None
     scheme: typing.Optional[str] = None
@@ -90,6 +94,8 @@ class Artifact:
     mediapipe_accuracy: typing.Optional[float] = None
     mediapipe_examples: typing.Optional[int] = None
     mediapipe_input: typing.Optional[str] = None
+    # What the file's kernels hold (`lepton_tf.export.weights`): zeros, 2:4 pattern, values per channel.
+    weights: typing.Optional[dict] = None
     # Accuracy on perturbed copies of the test split (`lepton_tf.robustness`): per perturbation,
     # their mean, and mean / clean accuracy.
     robustness: typing.Optional[dict] = None

@@ -1,4 +1,4 @@
-"""The `lepton` command: train, prune, quantize, export, evaluate, predict."""
+"""The `lepton` command: train, prune, quantize, export, evaluate, robustness, predict."""
 
 import argparse
 import errno
@@ -37,6 +37,8 @@ def build_parser():
     evaluate = commands.add_parser("evaluate", help="Run every exported file on the test split; update the model card.",
                                    description="Run every exported file on the test split; update the model card.")
     evaluate.add_argument("run_dir", metavar="RUN_DIR")
+    add("robustness", "Run every exported file on corrupted/perturbed test inputs (robustness.json, .png, "
+                      "and the model card); e.g. --set export.robustness_examples=200.")
     predict = commands.add_parser("predict", help="Print the top-k classes of image files or sentences.",
                                   description="Print the top-k classes of image files (image models) "
                                               "or sentences (text models).")

@@ -114,10 +114,17 @@ class TrainConfig:
 
 @dataclasses.dataclass
 class OptimizeConfig:
-    """Pruning and quantization-aware training (TF-MOT)."""
+    """Pruning, clustering and quantization-aware training (TF-MOT); `lepton_tf/optimize/` has each method."""
 
-    sparsity: float = 0.5  # final fraction of zero weights in prunable kernels
+    # pqat: magnitude pruning to `sparsity`, then sparsity-preserving QAT;
+    # 2to4: 2 zeros in every 4 input-channel weights of each convolution and dense layer, then PQAT;
+    # cluster: `clusters` shared values per kernel, then cluster-preserving QAT (CQAT);
+    # pcqat: pruning to `sparsity`, then clustering that keeps the zeros, then PCQAT.
+    method: str = "pqat"
+    sparsity: float = 0.5  # final fraction of zero weights in prunable kernels (pqat, pcqat)
+    clusters: int = 16  # distinct weight values per kernel (cluster, pcqat)
     prune_epochs: int = 2
+    cluster_epochs: int = 2
     qat_epochs: int = 2
     learning_rate: float = 0.01  # peak learning rate for both fine-tunes (cosine, no warm-up)
     skip_quantize: bool = False  # prune only; int8 then comes from post-training quantization
@@ -132,6 +139,9 @@ class ExportConfig:
     latency_runs: int = 50  # single-example invocations timed per file and thread count (after warm-up)
     eval_batch_size: int = 256
     mediapipe_examples: int = 500  # test examples classified through MediaPipe Tasks per file; 0 = skip
+    # Test examples in each perturbed set of the robustness report (a seeded subset); -1 = the task's default
+    # (all sentences; 500 images up to 64 px, 50 larger ones); 0 = no robustness report.
+    robustness_examples: int = -1
 
 
 @dataclasses.dataclass
@@ -167,6 +177,7 @@ CHOICES = {
     "train.schedule": ("onecycle", "cosine", "constant"),
     "train.strategy": ("default", "mirrored", "multi_worker"),
     "export.int8_io": ("uint8", "int8"),
+    "optimize.method": ("pqat", "2to4", "cluster", "pcqat"),
 }
 
 
@@ -175,8 +186,10 @@ RUNTIME_ONLY = ("data.source", "data.decode_threads", "data.cache", "train.verbo
                 "train.strategy", "train.mixed_precision", "train.jit_compile")
 # The settings each stage's model is made from (a stage also depends on the stage it starts from).
 STAGE_SETTINGS = {"float": ("data.", "model.", "train."),
-                  "pruned": ("optimize.sparsity", "optimize.prune_epochs", "optimize.learning_rate"),
-                  "qat": ("optimize.qat_epochs", "optimize.learning_rate")}
+                  "pruned": ("optimize.method", "optimize.sparsity", "optimize.prune_epochs", "optimize.learning_rate"),
+                  "clustered": ("optimize.method", "optimize.clusters", "optimize.cluster_epochs",
+                                "optimize.learning_rate"),
+                  "qat": ("optimize.method", "optimize.qat_epochs", "optimize.learning_rate")}
 
 
 def _at_least(low):
@@ -203,9 +216,11 @@ RANGES = {
     "train.weight_decay": _at_least(0), "train.label_smoothing": FRACTION,
     "train.early_stop_patience": _at_least(0), "train.backup_steps": _at_least(0),
     "optimize.sparsity": FRACTION, "optimize.prune_epochs": _at_least(1), "optimize.qat_epochs": _at_least(1),
+    "optimize.clusters": _at_least(2), "optimize.cluster_epochs": _at_least(1),
     "optimize.learning_rate": POSITIVE,
     "export.representative_examples": _at_least(1), "export.latency_runs": _at_least(1),
     "export.eval_batch_size": _at_least(1), "export.mediapipe_examples": _at_least(0),
+    "export.robustness_examples": _at_least(-1),
 }
 
 
@@ -242,14 +257,23 @@ def dotted(values, prefix=""):
     return flat
 
 
+def optimize_chain(config):
+    """The stages `lepton quantize` makes with this config, in order (float first)."""
+    opt = config.optimize
+    pruned = opt.method == "2to4" or (opt.method in ("pqat", "pcqat") and opt.sparsity > 0)
+    clustered = opt.method in ("cluster", "pcqat")
+    return ["float", *(["pruned"] if pruned else []), *(["clustered"] if clustered else []),
+            *([] if opt.skip_quantize else ["qat"])]
+
+
 def stage_settings(config, stage):
     """The settings `stage`'s model is made from, by dotted name, its source stage's included.
 
     A stage records them in the model card; a later command compares them with
     its own config to tell a stale model from a current one.
     """
-    chain = {"float": ("float",), "pruned": ("float", "pruned"),
-             "qat": ("float", "pruned", "qat") if config.optimize.sparsity > 0 else ("float", "qat")}[stage]
+    stages = optimize_chain(config)
+    chain = [*stages[:stages.index(stage)], stage] if stage in stages else ["float", stage]
     prefixes = tuple(prefix for name in chain for prefix in STAGE_SETTINGS[name])
     return {key: value for key, value in flatten(config).items()
             if key.startswith(prefixes) and key not in RUNTIME_ONLY}

@@ -11,14 +11,16 @@ import logging
 import numpy as np
 
 from lepton_tf.card import Artifact, saved_model_path, tflite_metadata_path, tflite_path
+from lepton_tf.config import optimize_chain
 from lepton_tf.errors import RunFolderError
 from lepton_tf.evaluate import SavedModelClassifier, TFLiteClassifier, evaluate_saved_model, evaluate_tflite
-from lepton_tf.export import metadata
+from lepton_tf.export import metadata, weights
 from lepton_tf.export.saved_model import save_module
 from lepton_tf.export.tflite import FORMATS, convert
 from lepton_tf.fileio import write_bytes, write_text
-from lepton_tf.robustness.summary import robustness_entry
-from lepton_tf.stages import chain_stages, keras_top1, require_current, sample_indices
+from lepton_tf.robustness.measure import measure
+from lepton_tf.robustness.report import remove_report, write_report
+from lepton_tf.stages import keras_top1, require_current, sample_indices
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +61,7 @@ def next_saved_model_version(run):
 
 def _int8_source(run, card, config):
     """The stage the int8 file is converted from; a stale one is refused, never used."""
-    for stage in reversed(chain_stages(config)):
+    for stage in reversed(optimize_chain(config)):
         if stage in card.stages and run.model_path(stage).is_file():
             require_current(run, card, config, stage)
             return stage
@@ -85,7 +87,7 @@ def evaluate(run, config, task, card, models=None):
 
     Each file is compared with the Keras model of its source stage (taken from
     `models`, else loaded from the run), and run on the task's perturbed
-    copies of the test split (seeded with `data.seed`) for its robustness entry.
+    copies of the test split (`measure_robustness`).
 
     Raises:
       RunFolderError: nothing has been exported yet.
@@ -94,7 +96,6 @@ def evaluate(run, config, task, card, models=None):
         raise RunFolderError(f"{run.path} has no exported files yet: run `lepton export {run.path}` first")
     examples, labels = task.examples("test")
     file_inputs = task.tflite_inputs("test")  # the same for every TFLite format
-    perturbed = task.perturbed_test_sets(config.data.seed)
     models = dict(models or {})
     reference = {}
     for relative, entry in card.artifacts.items():
@@ -108,25 +109,45 @@ def evaluate(run, config, task, card, models=None):
         else:
             figures = evaluate_tflite(run.file(relative), file_inputs, labels, reference[entry.source],
                                       config.export.latency_runs, config.export.eval_batch_size)
+            figures["weights"] = weights.describe(run.file(relative).read_bytes())
             if entry.metadata and entry.mediapipe is None and config.export.mediapipe_examples > 0:
                 figures.update(_mediapipe_agreement(run.file(relative), task, reference[entry.source], config))
-        if perturbed:
-            figures["robustness"] = _robustness(run.file(relative), entry.format, perturbed, labels,
-                                                figures["accuracy"], config)
-        card.artifacts[relative] = dataclasses.replace(entry, **figures)
+        card.artifacts[relative] = dataclasses.replace(entry, **figures, robustness=None)
     run.write_card(card)
+    measure_robustness(run, config, task, card)
 
 
-def _robustness(path, fmt, perturbed, labels, clean_accuracy, config):
-    """The file's accuracy on each perturbed test set (TFLite inputs, or a server's raw inputs)."""
-    log.info("robustness of %s on %d perturbed test sets", path, len(perturbed))
-    serving = fmt == "saved_model"
-    classifier = SavedModelClassifier(path) if serving else TFLiteClassifier(path)
-    accuracies = {}
-    for name, inputs in perturbed.items():
-        probabilities = classifier.predict(inputs.serving if serving else inputs.tflite, config.export.eval_batch_size)
-        accuracies[name] = round(float(np.mean(np.argmax(probabilities, axis=-1) == labels)), 5)
-    return robustness_entry(clean_accuracy, accuracies, config.data.seed)
+def measure_robustness(run, config, task, card):
+    """Runs every exported file on the task's perturbed test sets; records and reports what it kept.
+
+    The sets are seeded with `data.seed` and hold `export.robustness_examples`
+    test examples (-1: the task's default; 0: no robustness is measured).
+    Each file's entry goes into `card` (written), and `robustness.json` and
+    `robustness.png` into the run folder.
+
+    Raises:
+      RunFolderError: nothing has been exported yet.
+    """
+    if not card.artifacts:
+        raise RunFolderError(f"{run.path} has no exported files yet: run `lepton export {run.path}` first")
+    if config.export.robustness_examples == 0:
+        log.info("export.robustness_examples is 0: robustness not measured")
+        remove_report(run)  # an earlier report would describe files that are no longer there
+        return
+    sets = task.perturbed_test_sets(config.data.seed, config.export.robustness_examples)
+    classifiers = {relative: _classifier(run.file(relative), entry.format) for relative, entry in card.artifacts.items()}
+    entries = measure(classifiers, sets, config.export.eval_batch_size, config.data.seed)
+    for relative, entry in entries.items():
+        card.artifacts[relative] = dataclasses.replace(card.artifacts[relative], robustness=entry)
+    run.write_card(card)
+    write_report(run, card)
+
+
+def _classifier(path, fmt):
+    """(classifier, takes a server's inputs) for `robustness.measure`."""
+    if fmt == "saved_model":
+        return SavedModelClassifier(path), True
+    return TFLiteClassifier(path), False
 
 
 def _mediapipe_agreement(path, task, reference_top1, config):

@@ -88,3 +88,41 @@ def _plot_confusion_panel(axis, counts, class_names):
     axis.set_yticks(ticks, labelled)
     axis.set_xlabel("predicted class")
     return image
+
+
+def plot_robustness(entries, path, title):
+    """Each file's accuracy per perturbation (clean first), and per severity where sets have one, to `path`.
+
+    Args:
+      entries: {file: robustness entry of the model card}.
+      path: the PNG to write (atomically).
+      title: figure title.
+    """
+    from lepton_tf.robustness.summary import group_means, severity_means
+
+    by_severity = {name: severity_means(entry["perturbations"]) for name, entry in entries.items()}
+    panels = 2 if any(by_severity.values()) else 1
+    figure = Figure(figsize=(12 if panels == 2 else 9, 4.5))
+    axes = np.atleast_1d(figure.subplots(1, panels, gridspec_kw={"width_ratios": [3, 1][:panels]}))
+    groups = ["clean", *group_means(next(iter(entries.values()))["perturbations"])]
+    width = 0.8 / len(entries)
+    for offset, (name, entry) in enumerate(entries.items()):
+        values = [entry["clean_accuracy"], *group_means(entry["perturbations"]).values()]
+        axes[0].bar(np.arange(len(groups)) + offset * width - 0.4 + width / 2, values, width, label=name)
+    axes[0].set_xticks(np.arange(len(groups)), groups, rotation=45, ha="right", fontsize=8)
+    axes[0].set_ylabel("top-1 accuracy")
+    axes[0].set_ylim(0, 1)
+    axes[0].grid(axis="y", alpha=0.3)
+    axes[0].legend(fontsize=8)
+    if panels == 2:
+        for name, entry in entries.items():
+            severities = by_severity[name]
+            axes[1].plot([0, *severities], [entry["clean_accuracy"], *severities.values()], "o-", label=name)
+        axes[1].set_xlabel("severity (0 = clean)")
+        axes[1].set_ylabel("mean accuracy over corruptions")
+        axes[1].set_ylim(0, 1)
+        axes[1].grid(alpha=0.3)
+    figure.suptitle(title)
+    figure.tight_layout()
+    with atomic_path(path, suffix=".png") as tmp:
+        figure.savefig(tmp, format="png", dpi=100)

@@ -19,6 +19,9 @@ import lepton_tf
 from lepton_tf.card import STAGE_ORDER, tflite_path
 from lepton_tf.fileio import write_text
 from lepton_tf.plots import plot_confusion_matrices
+from lepton_tf.robustness.report import PLOT_FILE as ROBUSTNESS_PLOT
+from lepton_tf.robustness.report import REPORT_FILE as ROBUSTNESS_REPORT
+from lepton_tf.robustness.summary import group_means
 
 REPORT_FILE = "MODEL_CARD.md"
 CONFUSION_FILE = "confusion_matrix.png"
@@ -225,8 +228,14 @@ def _stage_training(card, stage):
         text += f", weights of epoch {result.kept_epoch} kept (lowest validation loss)"
     if stage == "float" and card.model.transfer and card.model.transfer.get("pretrained"):
         text += f", from `{card.model.transfer['pretrained']}` pretrained weights"
-    if result.target_sparsity is not None:
+    if result.structure:
+        text += f", pruned to {result.structure} structured sparsity (2 zeros in every 4 input-channel weights)"
+    elif result.target_sparsity is not None:
         text += f", pruned towards {_percent(result.target_sparsity)} zero weights"
+    if result.clusters and stage == "clustered":
+        text += f", clustered to {result.clusters} shared values per kernel (batch norms folded first)"
+    if result.scheme:
+        text += f", TF-MOT scheme `{result.scheme}`"
     if result.source:
         text += f", fine-tuned from the {result.source} model"
     return text
@@ -353,20 +362,20 @@ def _file_table(card):
 
 
 def _robustness_section(card):
-    """Each file's accuracy on perturbed copies of the test split, where measured."""
-    measured = {path: a for path, a in card.artifacts.items() if a.robustness}
+    """Each file (a column) on each kind of perturbed input (a row; image corruptions averaged over severities)."""
+    measured = {path: a.robustness for path, a in card.artifacts.items() if a.robustness}
     if not measured:
         return []
-    names = list(next(iter(measured.values())).robustness["perturbations"])
-    seed = next(iter(measured.values())).robustness["seed"]
-    header = ["file", "clean", *names, "mean", "mean / clean"]
-    rows = [[f"`{path}`", _percent(a.accuracy), *(_percent(a.robustness["perturbations"].get(name)) for name in names),
-             _percent(a.robustness["mean_accuracy"]),
-             "-" if a.robustness["relative"] is None else f"{a.robustness['relative']:.3f}"]
-            for path, a in measured.items()]
+    first = next(iter(measured.values()))
+    groups = {path: group_means(entry["perturbations"]) for path, entry in measured.items()}
+    header = ["test inputs", *(f"`{path}`" for path in measured)]
+    rows = [["clean (the same examples)", *(_percent(e["clean_accuracy"]) for e in measured.values())],
+            *([name, *(_percent(groups[path].get(name)) for path in measured)] for name in groups[next(iter(groups))]),
+            ["**mean, perturbed**", *(_percent(e["mean_accuracy"]) for e in measured.values())],
+            ["**mean / clean**", *("-" if e["relative"] is None else f"{e['relative']:.3f}" for e in measured.values())]]
     return ["", "### Robustness (test split, perturbed)", "",
-            f"Accuracy of each file on copies of the test split perturbed as users' inputs are (seed {seed}; "
-            "`lepton_tf/robustness/` says how each is made).", "", *_table(header, rows)]
+            f"Accuracy of each file on {first['set']} (seed {first['seed']}; `lepton_tf/robustness/` says how each "
+            f"is made; `{ROBUSTNESS_PLOT}` and `{ROBUSTNESS_REPORT}` have every set).", "", *_table(header, rows)]
 
 
 def _per_class_sources(card):

@@ -153,8 +153,14 @@ class Run:
             card.finish_stage("pruned", stages.prune(self.folder, self.config, task, card))
         return self
 
+    def cluster(self):
+        """Clusters the float (pcqat: pruned) model's kernels to `optimize.clusters` values and fine-tunes it."""
+        with self._stage("clustered") as (task, card):
+            card.finish_stage("clustered", stages.cluster(self.folder, self.config, task, card))
+        return self
+
     def qat(self):
-        """Quantization-aware training from the pruned model (when optimize.sparsity > 0) or the float one."""
+        """Quantization-aware training from the chain's last model before it (clustered, pruned or float)."""
         with self._stage("qat") as (task, card):
             card.finish_stage("qat", stages.quantization_aware_train(self.folder, self.config, task, card))
         return self
@@ -174,23 +180,36 @@ class Run:
             card.finish()
         return self
 
-    def quantize(self):
-        """prune (when optimize.sparsity > 0) → QAT (unless optimize.skip_quantize) → export → evaluate.
+    def robustness(self):
+        """Runs every exported file on the perturbed test sets again: card, robustness.json, robustness.png."""
+        with self._stage("robustness") as (task, card):
+            export_stage.measure_robustness(self.folder, self.config, task, card)
+            card.finish()
+        return self
 
-        Holds the run's lock throughout and loads the data once. Once the whole
-        chain has succeeded, the stages these settings no longer make (a pruned
-        model when sparsity is now 0) are removed and the overrides saved.
+    def quantize(self):
+        """The chain `optimize.method` makes: prune and/or cluster, then QAT, then export → evaluate.
+
+        pqat: prune (when optimize.sparsity > 0) → PQAT; 2to4: 2:4 prune →
+        PQAT; cluster: cluster → CQAT; pcqat: prune → cluster keeping the
+        zeros → PCQAT; optimize.skip_quantize leaves QAT out. Holds the run's
+        lock throughout and loads the data once. Once the whole chain has
+        succeeded, the stages these settings no longer make (a pruned model
+        when sparsity is now 0) are removed and the overrides saved.
         """
         self.folder.require()
         with self.folder.lock("quantize"), self._deferred_config():
-            if self.config.optimize.sparsity > 0:
+            chain = config_lib.optimize_chain(self.config)
+            if "pruned" in chain:
                 self.prune()
-            if not self.config.optimize.skip_quantize:
+            if "clustered" in chain:
+                self.cluster()
+            if "qat" in chain:
                 self.qat()
             self.export()
             card = self.folder.read_card()
-            for stage in ("pruned", "qat"):
-                if stage not in stages.chain_stages(self.config):
+            for stage in ("pruned", "clustered", "qat"):
+                if stage not in config_lib.optimize_chain(self.config):
                     stages.discard_stage(self.folder, card, stage)
             self._publish(self.folder, card, self.config)
         return self

@@ -225,7 +225,7 @@ class RunFolder:
         """Rebuilds a stage's model from the config and loads its weights (no code from the folder runs).
 
         Args:
-          stage: 'float', 'pruned' or 'qat'.
+          stage: 'float', 'pruned', 'clustered' or 'qat'.
           config: the config to build from (default: the folder's config.yaml).
 
         Raises:
@@ -237,7 +237,7 @@ class RunFolder:
         if not path.is_file():
             raise RunFolderError(f"{path} not found: run the '{stage}' stage first")
         config = config or self.read_config()
-        model = build_stage_model(stage, config, self.read_card())
+        model = build_stage_model(stage, config, self.read_card(), lambda source: self.load_model(source, config))
         try:
             model.load_weights(str(path))
         except (ValueError, OSError, KeyError) as error:

@@ -18,13 +18,14 @@ import numpy as np
 from lepton_tf import distribute, environment
 from lepton_tf import train as train_lib
 from lepton_tf.card import DataDetails, ModelCard, ModelDetails, StageResult, Usage
-from lepton_tf.config import Config, flatten, stage_settings
+from lepton_tf.config import Config, flatten, optimize_chain, stage_settings
 from lepton_tf.data.digits import BUILTIN_NAME
 from lepton_tf.data.sources import resolve_task
 from lepton_tf.errors import LeptonError, RunFolderError, TrainingError
 from lepton_tf.keras import keras
 from lepton_tf.models import is_pretrained, learning_rate_scales, load_pretrained, resolve_name
 from lepton_tf.models.whitening import has_whitening, init_whitening
+from lepton_tf.optimize import cluster as cluster_lib
 from lepton_tf.optimize import prune as prune_lib
 from lepton_tf.optimize.fold import fold_batch_norms
 from lepton_tf.optimize import qat as qat_lib
@@ -36,7 +37,8 @@ log = logging.getLogger(__name__)
 
 # Per stage, the outputs of a stage besides its weights (a discarded stage loses all of them).
 STAGE_OUTPUTS = {"float": ("history.csv", "curves.png"), "pruned": ("history_pruned.csv",),
-                 "qat": ("history_qat.csv",)}
+                 "clustered": ("history_clustered.csv",), "qat": ("history_qat.csv",)}
+M_BY_N = (2, 4)  # optimize.method 2to4: 2 zeros in every 4 consecutive input-channel weights
 # Pruning ramps sparsity up over the first two thirds of the fine-tune's steps, in this many increments.
 PRUNE_INCREMENTS = 20
 
@@ -207,37 +209,81 @@ def _local_float32_copy(model, task, config):
 
 
 def prune(run, config, task, card):
-    """Prunes the float model to `optimize.sparsity`, fine-tunes it and saves it; returns its StageResult."""
+    """Prunes the float model (to `optimize.sparsity`, or 2:4), fine-tunes it and saves it; returns its StageResult.
+
+    Raises:
+      TrainingError: a 2:4 kernel lost its pattern in training (it cannot, unless TF-MOT changes).
+    """
     cfg = config.optimize
+    structured = cfg.method == "2to4"
+    target = M_BY_N[0] / M_BY_N[1] if structured else cfg.sparsity
     steps = steps_for(len(task.data.train), config.data.batch_size) * cfg.prune_epochs
     ramp_steps = steps * 2 // 3
     frequency = max(ramp_steps // PRUNE_INCREMENTS, 1)  # steps between sparsity increments
     end_step = max(ramp_steps // frequency, 1) * frequency  # full sparsity a third before the end
     strategy_name, strategy = _fine_tune_strategy(config)
     with strategy.scope():
-        model = prune_lib.prune_model(run.load_model("float", config), cfg.sparsity, end_step)
+        model = prune_lib.prune_model(run.load_model("float", config), target, end_step,
+                                      m_by_n=M_BY_N if structured else None)
     discard_mismatched_backup(run, card, "pruned", config)
     seconds = _fine_tune(run, config, task, model, strategy, "pruned", cfg.prune_epochs,
                          prune_lib.pruning_callbacks())
     stripped = prune_lib.strip(model)
+    broken = prune_lib.m_by_n_violations(stripped, M_BY_N) if structured else []
+    if broken:
+        raise TrainingError(f"2:4 sparsity did not hold in {', '.join(broken)} after pruning")
     run.save_model(stripped, "pruned")
     overall, per_layer = prune_lib.measure_sparsity(stripped)
-    log.info("pruned to %.1f%% zeros in prunable weights (target %.0f%%)", 100 * overall, 100 * cfg.sparsity)
+    log.info("pruned to %.1f%% zeros in prunable weights (target %.0f%%)", 100 * overall, 100 * target)
     accuracy, confusion = keras_scores(stripped, task, config)
     return StageResult(
-        accuracy=accuracy, confusion_matrix=confusion, sparsity=round(overall, 4), target_sparsity=cfg.sparsity,
-        layer_sparsity=per_layer, epochs=cfg.prune_epochs, train_seconds=round(seconds, 1),
-        settings=stage_settings(config, "pruned"), **distribute.describe(strategy, strategy_name))
+        accuracy=accuracy, confusion_matrix=confusion, sparsity=round(overall, 4), target_sparsity=target,
+        layer_sparsity=per_layer, structure="2:4" if structured else None, epochs=cfg.prune_epochs,
+        train_seconds=round(seconds, 1), settings=stage_settings(config, "pruned"),
+        **distribute.describe(strategy, strategy_name))
+
+
+def cluster(run, config, task, card):
+    """Clusters the float (pcqat: pruned) model's kernels, fine-tunes it and saves it; returns its StageResult.
+
+    Batch norms are folded first (`optimize.cluster` says why), so the saved
+    model is the folded architecture.
+    """
+    cfg = config.optimize
+    source = "pruned" if "pruned" in optimize_chain(config) else "float"
+    require_current(run, card, config, source)
+    folded, _ = fold_batch_norms(run.load_model(source, config))
+    strategy_name, strategy = _fine_tune_strategy(config)
+    with strategy.scope():
+        model = cluster_lib.cluster_model(folded, cfg.clusters, preserve_sparsity=source == "pruned")
+    discard_mismatched_backup(run, card, "clustered", config)
+    seconds = _fine_tune(run, config, task, model, strategy, "clustered", cfg.cluster_epochs, [])
+    stripped = cluster_lib.strip(model)
+    run.save_model(stripped, "clustered")
+    counts = cluster_lib.cluster_counts(stripped)
+    overall, _ = prune_lib.measure_sparsity(stripped)
+    log.info("clustered to at most %d values per kernel (%d allowed)", max(counts.values(), default=0), cfg.clusters)
+    accuracy, confusion = keras_scores(stripped, task, config)
+    return StageResult(
+        accuracy=accuracy, confusion_matrix=confusion, source=source, clusters=cfg.clusters, layer_clusters=counts,
+        sparsity=round(overall, 4), epochs=cfg.cluster_epochs, train_seconds=round(seconds, 1),
+        settings=stage_settings(config, "clustered"), **distribute.describe(strategy, strategy_name))
 
 
 def quantization_aware_train(run, config, task, card):
-    """QAT from the pruned model (sparsity-preserving) when `optimize.sparsity` > 0, else from the float one."""
-    source = "pruned" if config.optimize.sparsity > 0 else "float"
+    """QAT from the chain's stage before it, with the scheme that keeps what that stage made.
+
+    pruned: zeros kept (PQAT); clustered: clusters kept (CQAT), and zeros
+    too when it was pruned first (PCQAT); float: the default 8-bit scheme.
+    """
+    chain = optimize_chain(config)
+    source = chain[chain.index("qat") - 1] if "qat" in chain else chain[-1]
     require_current(run, card, config, source)
     source_model, folded = fold_batch_norms(run.load_model(source, config))
+    preserve = {"preserve_sparsity": "pruned" in chain, "preserve_clusters": source == "clustered"}
     strategy_name, strategy = _fine_tune_strategy(config)
     with strategy.scope():
-        model = qat_lib.quantize_for_training(source_model, preserve_sparsity=source == "pruned")
+        model = qat_lib.quantize_for_training(source_model, **preserve)
     if is_pretrained(config.model):
         freeze_untrained_part(model, config.train.fine_tune_blocks)
     discard_mismatched_backup(run, card, "qat", config)
@@ -250,17 +296,12 @@ def quantization_aware_train(run, config, task, card):
     accuracy, confusion = keras_scores(model, task, config)
     return StageResult(
         accuracy=accuracy, confusion_matrix=confusion, source=source,
-        scheme="Default8BitPrunePreserveQuantizeScheme" if source == "pruned" else "Default8BitQuantizeScheme",
-        sparsity=round(overall, 4), folded_batch_norms=folded, quantized_layers=qat_lib.quantized_layer_names(model),
+        scheme=qat_lib.scheme_name(**preserve), sparsity=round(overall, 4),
+        clusters=config.optimize.clusters if source == "clustered" else None, folded_batch_norms=folded,
+        quantized_layers=qat_lib.quantized_layer_names(model),
         float_layers=qat_lib.unquantized_layer_names(model), frozen_layers=qat_lib.frozen_layer_names(model),
         epochs=config.optimize.qat_epochs, train_seconds=round(seconds, 1), settings=stage_settings(config, "qat"),
         **distribute.describe(strategy, strategy_name))
-
-
-def chain_stages(config):
-    """The stages `lepton quantize` makes with this config, in order (float first)."""
-    return ["float", *(["pruned"] if config.optimize.sparsity > 0 else []),
-            *([] if config.optimize.skip_quantize else ["qat"])]
 
 
 def require_current(run, card, config, stage):

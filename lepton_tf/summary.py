@@ -16,7 +16,7 @@ def summary_lines(card, run_dir):
     for stage in (name for name in STAGE_ORDER if name in card.stages):
         entry = card.stages[stage]
         extra = f", {100 * entry.sparsity:.1f}% zeros" if entry.sparsity is not None else ""
-        lines.append(f"  {stage:<7} Keras test accuracy {_percent(entry.accuracy)}{extra}")
+        lines.append(f"  {stage:<9} Keras test accuracy {_percent(entry.accuracy)}{extra}")
     artifacts = card.artifacts
     if artifacts:
         lines.append(f"  {'file':<26} {'bytes':>11} {'accuracy':>9} {'agreement':>9} {'p50 ms':>8} "

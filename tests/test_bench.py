@@ -84,7 +84,8 @@ def test_quick_bench_measures_every_data_set_and_writes_the_tables(tmp_path):
     readme = tmp_path / "README.md"
     readme.write_text(f"# results\n{README_START}\n{README_END}\n")
     assert bench_main(["--quick", "--data", "cifar10,sst2,trec", "--work", str(tmp_path / "work"),
-                       "--results", str(tmp_path / "results"), "--readme", str(readme)]) == 0
+                       "--results", str(tmp_path / "results"), "--readme", str(readme),
+                       "--frontier", "2to4,pcqat16"]) == 0
     for name in ("cifar10", "sst2", "trec"):
         result = json.loads((tmp_path / "results" / f"{name}.json").read_text())
         ours, peer = result["median"]["ours"], result["median"]["peer"]
@@ -95,6 +96,13 @@ def test_quick_bench_measures_every_data_set_and_writes_the_tables(tmp_path):
         assert 0 < int8["bytes"] < ours["files"]["tflite/float32.tflite"]["bytes"]
         assert int8["latency_ms_p50"] > 0 and int8["latency_ms_p50_2_threads"] > 0
         assert ours["frontier"]["sparsity"] > ours["pruned"]["sparsity"] >= 0.45
+        points = ours["methods"]
+        assert set(points) == {"float32", "recipe", "pqat75", "2to4", "pcqat16"}
+        assert points["recipe"]["gzip_bytes"] == int8["gzip_bytes"]
+        assert points["2to4"]["stages"]["pruned"]["sparsity"] > 0
+        assert result["records"][0]["ours"]["methods"]["2to4"]["weights"]["two_four"]  # (medians keep numbers only)
+        assert points["pcqat16"]["weights"]["max_values_per_channel"] <= 16
+        assert (tmp_path / "work" / f"frontier_{name}.png").stat().st_size > 0
         assert ours["float"]["forward_flops"] > 0 and ours["float"]["training_flops_per_second"] > 0
         assert 0 <= ours["input_pipeline"]["input_wait_fraction"] < 1
         assert peer["float"]["train_seconds"] > 0 and 0 <= peer["int8"]["accuracy"] <= 1
@@ -103,7 +111,8 @@ def test_quick_bench_measures_every_data_set_and_writes_the_tables(tmp_path):
     text_peer = json.loads((tmp_path / "results" / "sst2.json").read_text())["records"][0]["peer"]["qat"]
     assert text_peer["applied"] is False and "int64" in text_peer["error"]  # quantize_model fails on token ids
     section = readme.read_text()
-    for header in ("| data set | runs | float |", "| data set | float training |", "| data set | target |"):
+    for header in ("| data set | runs | float |", "| data set | float training |", "| data set | point |",
+                   "| data set | target |"):
         assert header in section
     assert all(section.count(f"| {name} |") >= 3 for name in ("cifar10", "sst2", "trec")) and "matmul" in section
 

@@ -106,6 +106,27 @@ def test_saved_model_resizes_larger_images_exactly_like_the_loader(run, test_spl
     np.testing.assert_allclose(got, expected, atol=1e-5)
 
 
+def test_every_image_file_reports_its_accuracy_on_corrupted_images(run, test_split):
+    from lepton_tf.robustness.image_corruptions import CORRUPTIONS, SEVERITIES, corrupt_images
+
+    data, _ = test_split
+    card = card_json(run.path)
+    for path, entry in card["artifacts"].items():
+        robustness = entry["robustness"]
+        accuracies = robustness["perturbations"]
+        assert list(accuracies) == [f"{name}/{severity}" for name in CORRUPTIONS for severity in SEVERITIES], path
+        assert robustness["examples"] == len(data.test.labels) and "CIFAR-10-C" in robustness["set"]
+        assert robustness["clean_accuracy"] == entry["accuracy"], path  # fewer than 500 images: all of them
+        assert robustness["mean_accuracy"] == pytest.approx(np.mean(list(accuracies.values())), abs=1e-5)
+    int8 = card["artifacts"]["tflite/int8.tflite"]["robustness"]
+    fogged = corrupt_images(data.test.images, "fog", 3, int8["seed"]).astype(np.float32)
+    predicted = TFLiteClassifier(run.file("tflite/int8.tflite")).predict(fogged).argmax(-1)
+    assert int8["perturbations"]["fog/3"] == round(float(np.mean(predicted == data.test.labels)), 5)
+    report = json.loads(run.file("robustness.json").read_text())
+    assert report["files"]["tflite/int8.tflite"]["per_severity"] and run.file("robustness.png").stat().st_size > 0
+    assert "CIFAR-10-C" in run.file("MODEL_CARD.md").read_text()
+
+
 def test_interrupted_writes_leave_the_old_output_whole(tmp_path):
     target = tmp_path / "labels.txt"
     write_text(target, "old\n")

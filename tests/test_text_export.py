@@ -68,14 +68,18 @@ def test_every_text_file_reports_its_accuracy_on_perturbed_sentences(text_run):
         assert list(accuracies) == list(PERTURBATIONS), path
         assert all(0.0 <= value <= 1.0 for value in accuracies.values())
         assert robustness["mean_accuracy"] == pytest.approx(np.mean(list(accuracies.values())), abs=1e-5)
+        assert robustness["clean_accuracy"] == entry["accuracy"], path  # every test sentence is in the sets
         assert robustness["relative"] == pytest.approx(robustness["mean_accuracy"] / entry["accuracy"], abs=1e-4)
         # The tokenizer lower-cases, so changing case changes no id: every file scores as on clean sentences.
         assert accuracies["case"] == entry["accuracy"], path
     int8 = card["artifacts"]["tflite/int8.tflite"]["robustness"]
-    ids = task.perturbed_test_sets(int8["seed"])["typos_8pct"][0]
+    ids = task.perturbed_test_sets(int8["seed"], -1).makers["typos_8pct"]().tflite
     predicted = TFLiteClassifier(run.file("tflite/int8.tflite")).predict(ids).argmax(-1)
     assert int8["perturbations"]["typos_8pct"] == round(float(np.mean(predicted == task.examples("test")[1])), 5)
     assert "### Robustness (test split, perturbed)" in run.file("MODEL_CARD.md").read_text()
+    report = json.loads(run.file("robustness.json").read_text())
+    assert report["files"]["tflite/int8.tflite"]["perturbations"] == int8["perturbations"]
+    assert run.file("robustness.png").stat().st_size > 0
 
 
 def test_predict_classifies_sentences(quantized_text_run, capsys):

@@ -2,20 +2,26 @@
 
 import numpy as np
 
-from lepton_tf.keras import keras, tfmot
+from lepton_tf.keras import keras, tf, tfmot
+from tensorflow_model_optimization.python.core.sparsity.keras import pruning_utils
 from tensorflow_model_optimization.python.core.sparsity.keras.prune_registry import PruneRegistry
 
 sparsity = tfmot.sparsity.keras
 PRUNABLE_TYPES = (keras.layers.Conv2D, keras.layers.Dense, keras.layers.DepthwiseConv2D, keras.layers.Embedding)
 
 
-def prune_model(model, target_sparsity, end_step, begin_step=0):
+def prune_model(model, target_sparsity, end_step, begin_step=0, m_by_n=None):
     """Wraps every layer TF-MOT can prune with `prune_low_magnitude`.
 
     Sparsity rises from 0 to `target_sparsity` along a polynomial-decay
     schedule between `begin_step` and `end_step` (optimizer steps). Layers
     TF-MOT cannot prune (custom layers, attention) are left as they are,
     which `prune_low_magnitude` on a whole model would refuse.
+
+    With `m_by_n` (e.g. (2, 4)), only convolutions and dense layers are
+    pruned, to m zeros in every n consecutive input-channel weights (TF-MOT's
+    `sparsity_m_by_n`, the layout TFLite stores: [out, h, w, in]); the mask is
+    set once, at the first step, and `target_sparsity` is ignored.
 
     Returns:
       The wrapped model (train it with `pruning_callbacks()`, then `strip`).
@@ -25,12 +31,29 @@ def prune_model(model, target_sparsity, end_step, begin_step=0):
                                         frequency=max(int(end_step - begin_step) // 20, 1))
 
     def wrap(layer):
-        if isinstance(layer, PRUNABLE_TYPES) and PruneRegistry.supports(layer):
+        if m_by_n:
+            if is_structured_prunable(layer):
+                return sparsity.prune_low_magnitude(layer, sparsity_m_by_n=m_by_n)
+        elif isinstance(layer, PRUNABLE_TYPES) and PruneRegistry.supports(layer):
             return sparsity.prune_low_magnitude(layer, pruning_schedule=schedule)
         return layer
 
     # clone_function receives the trained layers themselves, so weights carry over.
     return keras.models.clone_model(model, clone_function=wrap)
+
+
+def is_structured_prunable(layer):
+    """Convolutions and dense layers: what m-by-n (2:4) sparsity applies to (depthwise kernels have no input axis)."""
+    inner = getattr(layer, "layer", layer)
+    return (isinstance(inner, (keras.layers.Conv2D, keras.layers.Dense))
+            and not isinstance(inner, keras.layers.DepthwiseConv2D))
+
+
+def m_by_n_violations(model, m_by_n):
+    """Names of the convolution and dense layers whose kernels break m-by-n sparsity ([] when all keep it)."""
+    structured = {getattr(layer, "layer", layer).name for layer in model.layers if is_structured_prunable(layer)}
+    return [name for name, kernel in prunable_kernels(model) if name in structured
+            and not pruning_utils.is_pruned_m_by_n(tf.constant(kernel), m_by_n, last_channel="C_OUT")]
 
 
 def pruning_callbacks():

@@ -45,13 +45,30 @@ def unquantizable_layers(model):
             if not isinstance(layer, handled) and not registry.supports(layer)]
 
 
-def quantize_for_training(model, preserve_sparsity):
+def quantization_scheme(preserve_sparsity=False, preserve_clusters=False):
+    """TF-MOT's 8-bit scheme that keeps what pruning and/or clustering made (None: the default scheme)."""
+    combine = tfmot.experimental.combine
+    if preserve_clusters:
+        return combine.Default8BitClusterPreserveQuantizeScheme(preserve_sparsity=preserve_sparsity)
+    return combine.Default8BitPrunePreserveQuantizeScheme() if preserve_sparsity else None
+
+
+def scheme_name(preserve_sparsity=False, preserve_clusters=False):
+    """The card's name for `quantization_scheme(...)`: which QAT the model had (QAT, PQAT, CQAT, PCQAT)."""
+    scheme = quantization_scheme(preserve_sparsity, preserve_clusters)
+    name = type(scheme).__name__ if scheme else "Default8BitQuantizeScheme"
+    return f"{name}(preserve_sparsity=True)" if preserve_clusters and preserve_sparsity else name
+
+
+def quantize_for_training(model, preserve_sparsity=False, preserve_clusters=False):
     """Wraps a (stripped) float model for QAT.
 
     Args:
-      model: a functional model without pruning wrappers.
-      preserve_sparsity: use `Default8BitPrunePreserveQuantizeScheme` so the
-        zeros found by pruning stay zero through QAT (PQAT).
+      model: a functional model without pruning or clustering wrappers.
+      preserve_sparsity: the zeros found by pruning stay zero through QAT (PQAT).
+      preserve_clusters: each kernel keeps its clusters (CQAT; PCQAT with
+        `preserve_sparsity`): TF-MOT finds them from the kernel's distinct
+        values, so a kernel must hold at most 1,024 of them.
 
     Returns:
       The quantize-wrapped model; compile and fine-tune it.
@@ -62,18 +79,18 @@ def quantize_for_training(model, preserve_sparsity):
                     "ranges from the representative data at conversion", ", ".join(unsupported))
     try:
         annotated = annotate_supported_layers(model)  # shares (not copies) the trained layers
-        scheme = tfmot.experimental.combine.Default8BitPrunePreserveQuantizeScheme() if preserve_sparsity else None
+        scheme = quantization_scheme(preserve_sparsity, preserve_clusters)
         quantized = quantize.quantize_apply(annotated, *([scheme] if scheme else []))
     except (ValueError, TypeError, RuntimeError) as error:
         named = f"; layers its 8-bit scheme cannot quantize: {', '.join(unsupported)}" if unsupported else ""
         raise ConfigError(f"TF-MOT cannot prepare {model.name} for quantization-aware training "
                           f"({str(error).splitlines()[0][:300]}){named}. Set optimize.skip_quantize=true "
                           f"for post-training int8, or replace those layers") from None
-    if not preserve_sparsity:
+    if not (preserve_sparsity or preserve_clusters):
         return quantized
     for layer in quantized.layers:
-        # PQAT masks only the layers it quantizes; a pruned embedding table stays
-        # float in QAT, so it is frozen to keep its zeros.
+        # PQAT and CQAT keep zeros and clusters only in the layers they quantize; an
+        # embedding table stays float in QAT, so it is frozen to keep them.
         if isinstance(layer, keras.layers.Embedding):
             layer.trainable = False
     return quantized

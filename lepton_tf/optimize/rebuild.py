@@ -2,9 +2,10 @@
 
 A full Keras model file can carry code (a `Lambda` layer's function runs
 when it is deserialised); a run folder may be shared or planted. The float
-and pruned models are the registry's model for `config.model`; the QAT model
-is that model with its batch norms folded and TF-MOT's quantize wrappers
-applied — the same deterministic transforms the QAT stage used.
+and pruned models are the registry's model for `config.model`; the clustered
+model is that model with its batch norms folded; the QAT model is the folded
+model with TF-MOT's quantize wrappers applied — the same deterministic
+transforms the QAT stage used.
 """
 
 from lepton_tf.models import build_model
@@ -22,12 +23,23 @@ def build_float_model(config, card):
     return build_model(config.model, "image", input_shape=recorded["shape"], num_classes=classes)
 
 
-def build_stage_model(stage, config, card):
-    """The architecture of `stage` ('float', 'pruned' or 'qat'), weights not loaded."""
+def build_stage_model(stage, config, card, load_stage=None):
+    """The architecture of `stage` ('float', 'pruned', 'clustered' or 'qat'); weights not loaded.
+
+    A cluster-preserving QAT model's variables depend on the clusters of the
+    model it started from, so its architecture is built from that model, read
+    with `load_stage("clustered")`.
+    """
     model = build_float_model(config, card)
-    if stage != "qat":
+    if stage in ("float", "pruned"):
         return model  # a stripped pruned model has the float model's layers
+    folded, _ = fold_batch_norms(model)
+    if stage == "clustered":
+        return folded  # clustered after folding (`optimize.cluster`), stripped to plain layers
     qat = card.stages.get("qat")
     source = qat.source if qat and qat.source else "float"
-    folded, _ = fold_batch_norms(model)
-    return quantize_for_training(folded, preserve_sparsity=source == "pruned")
+    scheme = (qat.scheme if qat else None) or ""
+    preserve_sparsity = source == "pruned" or "Prune" in scheme or "preserve_sparsity=True" in scheme
+    if source == "clustered":
+        folded = load_stage("clustered")
+    return quantize_for_training(folded, preserve_sparsity=preserve_sparsity, preserve_clusters=source == "clustered")

@@ -47,8 +47,8 @@ class Task(typing.Protocol):
 
     def serving_inputs(self, split): """What a server client sends: encoded images or UTF-8 sentences."""
 
-    def perturbed_test_sets(self, seed):
-        """{name: `robustness.PerturbedSet`}: the test split perturbed, deterministically for `seed`."""
+    def perturbed_test_sets(self, seed, count):
+        """`robustness.PerturbedTestSets`: (a subset of) the test split perturbed, deterministically for `seed`."""
 
     def serving_module(self, model): """The `tf.Module` whose `serve` becomes the SavedModel signature."""
 

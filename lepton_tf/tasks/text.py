@@ -1,11 +1,13 @@
 """Text classification: a tokenizer in the pipeline, the signature and vocab.txt."""
 
+import functools
+
 from lepton_tf.data.preprocessing import TextPreprocessing
 from lepton_tf.data.text_pipeline import make_text_dataset, token_ids
 from lepton_tf.data.tokenizers import DELIMITER_PATTERN, TOKENIZERS
 from lepton_tf.export.saved_model import TextClassifierModule
 from lepton_tf.models import build_model
-from lepton_tf.robustness import PerturbedSet
+from lepton_tf.robustness import AUTO, PerturbedSet, PerturbedTestSets, subset_indices
 from lepton_tf.robustness.text_perturbations import PERTURBATIONS, perturb
 from lepton_tf.run_folder import labels_text
 
@@ -103,13 +105,22 @@ class TextTask:
         """What a server client sends: the raw sentences."""
         return [text.encode("utf-8") for text in getattr(self.data, split).texts]
 
-    def perturbed_test_sets(self, seed):
-        """The test sentences under each text perturbation: {name: PerturbedSet(token ids, UTF-8 sentences)}."""
-        sets = {}
-        for name in PERTURBATIONS:
-            texts = perturb(self.data.test.texts, name, seed)
-            sets[name] = PerturbedSet(token_ids(texts, self.tokenizer), [text.encode("utf-8") for text in texts])
-        return sets
+    def perturbed_test_sets(self, seed, count=AUTO):
+        """The test sentences (AUTO: all; else a seeded subset of `count`) under each text perturbation."""
+        test = self.data.test
+        indices = subset_indices(len(test.texts), len(test.texts) if count == AUTO else count, seed)
+        texts, labels = [test.texts[i] for i in indices], test.labels[indices]
+
+        def perturbed_set(sentences):
+            return PerturbedSet(token_ids(sentences, self.tokenizer), [text.encode("utf-8") for text in sentences],
+                                labels)
+
+        def perturbed(name):
+            return perturbed_set(perturb(texts, name, seed))
+
+        makers = {name: functools.partial(perturbed, name) for name in PERTURBATIONS}
+        description = f"{len(PERTURBATIONS)} keyboard and user perturbations of {len(texts)} test sentences"
+        return PerturbedTestSets(description, len(texts), functools.partial(perturbed_set, texts), makers)
 
     def serving_module(self, model):
         return TextClassifierModule(model, self.class_names, self.preprocessing)

@@ -1,0 +1,82 @@
+"""The weights a .tflite file ships, read from its flatbuffer: what pruning and clustering left in the file.
+
+The interpreter cannot tell a weight from an activation buffer, and
+delegates may repack weights; the file's own tensors and operators can.
+"""
+
+import numpy as np
+from mediapipe.tasks.metadata import schema_py_generated as schema_fb
+
+DTYPES = {schema_fb.TensorType.INT8: np.int8, schema_fb.TensorType.UINT8: np.uint8,
+          schema_fb.TensorType.FLOAT32: np.float32, schema_fb.TensorType.FLOAT16: np.float16,
+          schema_fb.TensorType.INT32: np.int32}
+# Operators whose input 1 is a kernel, and the axis of its output channels in TFLite's layout.
+KERNEL_OPS = {schema_fb.BuiltinOperator.CONV_2D: 0, schema_fb.BuiltinOperator.FULLY_CONNECTED: 0,
+              schema_fb.BuiltinOperator.DEPTHWISE_CONV_2D: 3}
+
+
+def kernels(content, ops=tuple(KERNEL_OPS)):
+    """[(operator name, kernel array in TFLite's layout, output-channel axis)] of the first subgraph's `ops`.
+
+    Layouts: CONV_2D [out, h, w, in]; FULLY_CONNECTED [out, in]; DEPTHWISE_CONV_2D [1, h, w, out].
+    Kernels stored as sparse tensors, or computed at run time, are left out.
+    """
+    model = schema_fb.Model.GetRootAsModel(bytearray(content), 0)
+    graph = model.Subgraphs(0)
+    found = []
+    for index in range(graph.OperatorsLength()):
+        operator = graph.Operators(index)
+        code = model.OperatorCodes(operator.OpcodeIndex())
+        op = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
+        if op not in ops or operator.InputsLength() < 2:
+            continue
+        tensor = graph.Tensors(operator.Inputs(1))
+        values = _constant(model, tensor)
+        if values is not None:
+            found.append((tensor.Name().decode("utf-8", "replace"), values, KERNEL_OPS[op]))
+    return found
+
+
+def _constant(model, tensor):
+    """The tensor's stored values, or None for activations, sparse tensors and unknown types."""
+    buffer = model.Buffers(tensor.Buffer())
+    if buffer.DataLength() == 0 or tensor.Type() not in DTYPES or tensor.Sparsity() is not None:
+        return None
+    return np.frombuffer(buffer.DataAsNumpy().tobytes(), DTYPES[tensor.Type()]).reshape(tensor.ShapeAsNumpy())
+
+
+def m_by_n_violations(content, m_by_n=(2, 4)):
+    """Names of CONV_2D and FULLY_CONNECTED kernels with more than n - m non-zeros in some n consecutive
+    input-channel weights (the last axis in TFLite's layout); [] when every kernel keeps the pattern."""
+    zeros, size = m_by_n
+    broken = []
+    for name, kernel, _ in kernels(content, (schema_fb.BuiltinOperator.CONV_2D,
+                                             schema_fb.BuiltinOperator.FULLY_CONNECTED)):
+        rows = kernel.reshape(-1, kernel.shape[-1])
+        padded = np.pad(rows, [(0, 0), (0, -rows.shape[1] % size)])
+        if np.count_nonzero(padded.reshape(rows.shape[0], -1, size), axis=-1).max() > size - zeros:
+            broken.append(name)
+    return broken
+
+
+def values_per_channel(content):
+    """{kernel name: the most distinct values any one of its output channels holds}.
+
+    Per channel because int8 kernels are quantized with a scale per output
+    channel: a kernel of k shared float values keeps at most k int8 values in
+    each channel, but not across them.
+    """
+    return {name: max(int(np.unique(np.take(kernel, channel, axis=axis)).size)
+                      for channel in range(kernel.shape[axis]))
+            for name, kernel, axis in kernels(content)}
+
+
+def describe(content):
+    """The card's `weights` entry: zero fraction, whether every kernel keeps 2:4, most values in a channel."""
+    found = kernels(content)
+    if not found:
+        return None
+    total = sum(kernel.size for _, kernel, _ in found)
+    zeros = sum(int(np.count_nonzero(kernel == 0)) for _, kernel, _ in found)
+    return {"kernels": len(found), "zeros": round(zeros / total, 4), "two_four": not m_by_n_violations(content),
+            "max_values_per_channel": max(values_per_channel(content).values())}

@@ -1,0 +1,100 @@
+"""optimize.method: 2:4 sparsity, clustering, CQAT/PCQAT — what each promises, checked in the model and the file."""
+
+import json
+import shutil
+
+import numpy as np
+
+from conftest import card_json
+from lepton_tf import Run
+from lepton_tf.cli import main
+from lepton_tf.config import load, optimize_chain
+from lepton_tf.config import ModelConfig
+from lepton_tf.export import weights
+from lepton_tf.export.tflite import convert
+from lepton_tf.keras import keras
+from lepton_tf.models import build_model
+from lepton_tf.optimize import cluster, prune, qat
+from lepton_tf.optimize.fold import fold_batch_norms
+
+RNG = np.random.default_rng(1)
+X = RNG.normal(size=(32, 12, 12, 3)).astype("float32")
+Y = keras.utils.to_categorical(RNG.integers(0, 3, 32), 3)
+CLUSTERS = 8
+
+
+def fit(model, epochs, callbacks=()):
+    model.compile(keras.optimizers.SGD(0.01), "categorical_crossentropy")
+    model.fit(X, Y, batch_size=8, epochs=epochs, verbose=0, callbacks=list(callbacks))
+    return model
+
+
+def tiny_model():
+    return build_model(ModelConfig(width=4), "image", input_shape=(12, 12, 3), num_classes=3)
+
+
+def test_each_method_makes_its_chain_of_stages():
+    def chain(*settings):
+        return optimize_chain(load(None, list(settings)))
+
+    assert chain() == ["float", "pruned", "qat"]
+    assert chain("optimize.sparsity=0") == ["float", "qat"]
+    assert chain("optimize.method=2to4", "optimize.sparsity=0") == ["float", "pruned", "qat"]
+    assert chain("optimize.method=cluster") == ["float", "clustered", "qat"]
+    assert chain("optimize.method=pcqat") == ["float", "pruned", "clustered", "qat"]
+    assert chain("optimize.method=pcqat", "optimize.skip_quantize=true") == ["float", "pruned", "clustered"]
+
+
+def test_two_four_masks_hold_in_the_stripped_model_and_the_int8_file():
+    model = tiny_model()
+    assert weights.m_by_n_violations(convert(model, "int8", X[:16])), "a dense model must fail the check"
+    pruned = fit(prune.prune_model(model, 0.5, end_step=8, m_by_n=(2, 4)), 2, prune.pruning_callbacks())
+    stripped = prune.strip(pruned)
+    assert prune.m_by_n_violations(stripped, (2, 4)) == []
+    assert prune.measure_sparsity(stripped)[0] >= 0.45
+    quantized = fit(qat.quantize_for_training(fold_batch_norms(stripped)[0], preserve_sparsity=True), 2)
+    assert prune.m_by_n_violations(quantized, (2, 4)) == []
+    content = convert(quantized, "int8", X[:16])
+    assert weights.m_by_n_violations(content) == []
+    assert weights.describe(content)["two_four"] and weights.describe(content)["zeros"] >= 0.45
+
+
+def test_cluster_counts_and_zeros_survive_pcqat_into_the_int8_file():
+    dense = tiny_model()
+    assert max(weights.values_per_channel(convert(dense, "int8", X[:16])).values()) > CLUSTERS
+    pruned = prune.strip(fit(prune.prune_model(dense, 0.5, end_step=8), 3, prune.pruning_callbacks()))
+    folded, _ = fold_batch_norms(pruned)
+    clustered = cluster.strip(fit(cluster.cluster_model(folded, CLUSTERS, preserve_sparsity=True), 2))
+    counts = cluster.cluster_counts(clustered)
+    assert counts and max(counts.values()) <= CLUSTERS
+    assert prune.measure_sparsity(clustered)[0] >= 0.45
+    quantized = fit(qat.quantize_for_training(clustered, preserve_sparsity=True, preserve_clusters=True), 2)
+    content = convert(quantized, "int8", X[:16])
+    per_channel = weights.values_per_channel(content)
+    assert len(per_channel) == len(counts) and max(per_channel.values()) <= CLUSTERS, per_channel
+    assert weights.describe(content)["zeros"] >= 0.45
+
+
+def test_pcqat_through_the_command_line_rebuilds_and_reports_the_file(quantized_run, tmp_path):
+    run_dir = shutil.copytree(quantized_run, tmp_path / "run")
+    assert main(["quantize", str(run_dir), "--set", "optimize.method=pcqat", "--set", f"optimize.clusters={CLUSTERS}",
+                 "--set", "optimize.cluster_epochs=1", "--set", "export.robustness_examples=2"]) == 0
+    card = card_json(run_dir)
+    assert set(card["stages"]) == {"float", "pruned", "clustered", "qat"}
+    assert card["stages"]["qat"]["scheme"] == "Default8BitClusterPreserveQuantizeScheme(preserve_sparsity=True)"
+    assert max(card["stages"]["clustered"]["layer_clusters"].values()) <= CLUSTERS
+    int8 = card["artifacts"]["tflite/int8.tflite"]
+    assert int8["source"] == "qat" and int8["weights"]["max_values_per_channel"] <= CLUSTERS
+    assert int8["weights"]["zeros"] >= 0.45
+    qat_model = Run.open(run_dir).folder.load_model("qat")  # rebuilt from the clustered model's clusters
+    assert len(qat.quantized_layer_names(qat_model)) > 5
+    # Back to the default method: the clustered stage is no longer made, so it is removed.
+    assert main(["quantize", str(run_dir), "--set", "optimize.method=pqat", "--set", "export.robustness_examples=0"]) == 0
+    assert "clustered" not in json.loads((run_dir / "model_card.json").read_text())["stages"]
+    assert not (run_dir / "keras" / "clustered.weights.h5").exists()
+
+
+def test_an_unknown_method_is_one_clear_error(quantized_run, tmp_path, capsys):
+    run_dir = shutil.copytree(quantized_run, tmp_path / "run")
+    assert main(["quantize", str(run_dir), "--set", "optimize.method=prune_everything"]) == 2
+    assert "optimize.method" in capsys.readouterr().err
