@@ -90,24 +90,22 @@ def _plot_confusion_panel(axis, counts, class_names):
     return image
 
 
-def plot_robustness(entries, path, title):
+def plot_robustness(files, path, title):
     """Each file's accuracy per perturbation (clean first), and per severity where sets have one, to `path`.
 
     Args:
-      entries: {file: robustness entry of the model card}.
+      files: {file: {"clean_accuracy", "per_perturbation": {name: accuracy},
+        "per_severity": {severity: accuracy} (empty for sets without severities)}}.
       path: the PNG to write (atomically).
       title: figure title.
     """
-    from lepton_tf.robustness.summary import group_means, severity_means
-
-    by_severity = {name: severity_means(entry["perturbations"]) for name, entry in entries.items()}
-    panels = 2 if any(by_severity.values()) else 1
+    panels = 2 if any(figures["per_severity"] for figures in files.values()) else 1
     figure = Figure(figsize=(12 if panels == 2 else 9, 4.5))
     axes = np.atleast_1d(figure.subplots(1, panels, gridspec_kw={"width_ratios": [3, 1][:panels]}))
-    groups = ["clean", *group_means(next(iter(entries.values()))["perturbations"])]
-    width = 0.8 / len(entries)
-    for offset, (name, entry) in enumerate(entries.items()):
-        values = [entry["clean_accuracy"], *group_means(entry["perturbations"]).values()]
+    groups = ["clean", *next(iter(files.values()))["per_perturbation"]]
+    width = 0.8 / len(files)
+    for offset, (name, figures) in enumerate(files.items()):
+        values = [figures["clean_accuracy"], *figures["per_perturbation"].values()]
         axes[0].bar(np.arange(len(groups)) + offset * width - 0.4 + width / 2, values, width, label=name)
     axes[0].set_xticks(np.arange(len(groups)), groups, rotation=45, ha="right", fontsize=8)
     axes[0].set_ylabel("top-1 accuracy")
@@ -115,9 +113,9 @@ def plot_robustness(entries, path, title):
     axes[0].grid(axis="y", alpha=0.3)
     axes[0].legend(fontsize=8)
     if panels == 2:
-        for name, entry in entries.items():
-            severities = by_severity[name]
-            axes[1].plot([0, *severities], [entry["clean_accuracy"], *severities.values()], "o-", label=name)
+        for name, figures in files.items():
+            severities = figures["per_severity"]
+            axes[1].plot([0, *severities], [figures["clean_accuracy"], *severities.values()], "o-", label=name)
         axes[1].set_xlabel("severity (0 = clean)")
         axes[1].set_ylabel("mean accuracy over corruptions")
         axes[1].set_ylim(0, 1)

@@ -22,7 +22,7 @@ def write_report(run, card):
              for path, entry in entries.items()}
     report = {"run": run.name, "set": first["set"], "examples": first["examples"], "seed": first["seed"],
               "files": files}
-    plot_robustness(entries, run.output(PLOT_FILE), f"{run.name}: accuracy on perturbed test inputs")
+    plot_robustness(files, run.output(PLOT_FILE), f"{run.name}: accuracy on perturbed test inputs")
     write_json(run.output(REPORT_FILE), report)
     return True
 
