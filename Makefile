@@ -1,6 +1,6 @@
 # lepton_tf: `make train`, `make quantize`, `make test` on a fresh machine.
 # Variables: DATA (folder or tfds:NAME), NAME (run folder under saved_models/),
-# MODEL, EPOCHS, METHOD (pqat | 2to4 | cluster | pcqat: how `make quantize` compresses),
+# MODEL, EPOCHS, METHOD (pqat | 2to4 | cluster | pcqat | xnnpack_sparse: how `make quantize` compresses),
 # QAT_EPOCHS, SPARSITY, SET="key=value ..." (any config field),
 # OVERWRITE=1 (replace a finished run), CONFIG (with DATA: the recipe named like
 # the DATA folder, e.g. configs/cifar10.yaml for DATA=../shared/data/cifar10; else
@@ -55,7 +55,7 @@ quantize: install
 	$(BIN)/lepton quantize $(RUN_DIR) $(OPTIMIZE_SETS)
 
 test: install
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --durations=25
 
 test-slow: install
 	$(BIN)/python -m pytest -m slow

@@ -27,7 +27,7 @@ def saved_model_path(version):
 
 
 def tflite_path(fmt):
-    """`tflite/FORMAT.tflite` for fmt in float32, float16, dynamic, int8."""
+    """`tflite/FORMAT.tflite`: float32, float16, dynamic, int8, or float32_sparse (optimize.method xnnpack_sparse)."""
     return f"{TFLITE_DIR}/{fmt}.tflite"
 
 
@@ -51,7 +51,7 @@ class StageResult:
     sparsity: typing.Optional[float] = None
     target_sparsity: typing.Optional[float] = None
     layer_sparsity: typing.Optional[dict] = None
-    structure: typing.Optional[str] = None  # pruned with optimize.method 2to4: "2:4"
+    structure: typing.Optional[str] = None  # "2:4" (optimize.method 2to4) | "1x1 convolutions" (xnnpack_sparse)
     # clustered (and qat from it): distinct values allowed per kernel, and found in each
     clusters: typing.Optional[int] = None
     layer_clusters: typing.Optional[dict] = None

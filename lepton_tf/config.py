@@ -25,6 +25,7 @@ class AugmentConfig:
     cutout: int = 0  # side of a square set to the mean, in pixels
     mixup: float = 0.0  # Beta(alpha, alpha) of mixup; 0 = off
     cutmix: float = 0.0  # Beta(alpha, alpha) of cutmix; 0 = off (with mixup too: one of them per batch)
+    augmix: int = 0  # AugMix severity, 1-10 (the paper's 3): robustness to corruptions (data/augmix.py); 0 = off
 
 
 @dataclasses.dataclass
@@ -119,7 +120,10 @@ class OptimizeConfig:
     # pqat: magnitude pruning to `sparsity`, then sparsity-preserving QAT;
     # 2to4: 2 zeros in every 4 input-channel weights of each convolution and dense layer, then PQAT;
     # cluster: `clusters` shared values per kernel, then cluster-preserving QAT (CQAT);
-    # pcqat: pruning to `sparsity`, then clustering that keeps the zeros, then PCQAT.
+    # pcqat: pruning to `sparsity`, then clustering that keeps the zeros, then PCQAT;
+    # xnnpack_sparse: only the 1x1 convolutions pruned to `sparsity` (TF-MOT's PruneForLatencyOnXNNPack, needs
+    #   mobilenet_v2 on images over 64 px); no QAT: adds tflite/float32_sparse.tflite, weights stored sparse,
+    #   the file XNNPACK's sparse inference runs (on ARM; x86 with AVX stays dense). int8 is post-training.
     method: str = "pqat"
     sparsity: float = 0.5  # final fraction of zero weights in prunable kernels (pqat, pcqat)
     clusters: int = 16  # distinct weight values per kernel (cluster, pcqat)
@@ -177,7 +181,7 @@ CHOICES = {
     "train.schedule": ("onecycle", "cosine", "constant"),
     "train.strategy": ("default", "mirrored", "multi_worker"),
     "export.int8_io": ("uint8", "int8"),
-    "optimize.method": ("pqat", "2to4", "cluster", "pcqat"),
+    "optimize.method": ("pqat", "2to4", "cluster", "pcqat", "xnnpack_sparse"),
 }
 
 
@@ -205,6 +209,7 @@ RANGES = {
     "data.augment.crop_padding": _at_least(0), "data.augment.brightness": _at_least(0),
     "data.augment.contrast": FRACTION, "data.augment.cutout": _at_least(0),
     "data.augment.mixup": _at_least(0), "data.augment.cutmix": _at_least(0),
+    "data.augment.augmix": (lambda value: 0 <= value <= 10, "in 0-10 (0 = off)"),
     "data.text.vocabulary_size": _at_least(4), "data.text.min_count": _at_least(1),
     "data.text.sequence_length": _at_least(1), "data.text.augment.token_dropout": FRACTION,
     "data.text.augment.swap": FRACTION, "data.text.augment.mask": FRACTION,
@@ -260,10 +265,12 @@ def dotted(values, prefix=""):
 def optimize_chain(config):
     """The stages `lepton quantize` makes with this config, in order (float first)."""
     opt = config.optimize
-    pruned = opt.method == "2to4" or (opt.method in ("pqat", "pcqat") and opt.sparsity > 0)
+    pruned = opt.method == "2to4" or (opt.method in ("pqat", "pcqat", "xnnpack_sparse") and opt.sparsity > 0)
     clustered = opt.method in ("cluster", "pcqat")
+    # XNNPACK's sparse inference is a float path: QAT would train for an int8 file it never runs.
+    quantized = not opt.skip_quantize and opt.method != "xnnpack_sparse"
     return ["float", *(["pruned"] if pruned else []), *(["clustered"] if clustered else []),
-            *([] if opt.skip_quantize else ["qat"])]
+            *(["qat"] if quantized else [])]
 
 
 def stage_settings(config, stage):

@@ -16,7 +16,7 @@ from lepton_tf.errors import RunFolderError
 from lepton_tf.evaluate import SavedModelClassifier, TFLiteClassifier, evaluate_saved_model, evaluate_tflite
 from lepton_tf.export import metadata, weights
 from lepton_tf.export.saved_model import save_module
-from lepton_tf.export.tflite import FORMATS, convert
+from lepton_tf.export.tflite import FORMATS, SPARSE_FORMAT, convert
 from lepton_tf.fileio import write_bytes, write_text
 from lepton_tf.robustness.measure import measure
 from lepton_tf.robustness.report import remove_report, write_report
@@ -27,6 +27,9 @@ log = logging.getLogger(__name__)
 
 def export(run, config, task, card):
     """Writes `saved_model/N/` (N one above the newest) and `tflite/{float32,float16,dynamic,int8}.tflite`.
+
+    With optimize.method xnnpack_sparse, also `tflite/float32_sparse.tflite`
+    from the pruned model (`export.tflite.convert` says how it differs).
 
     float32/float16/dynamic are post-training conversions of the float model;
     int8 comes from the most optimised stage the config makes that the run has
@@ -49,6 +52,9 @@ def export(run, config, task, card):
     for fmt in FORMATS:
         source = int8_source if fmt == "int8" else "float"
         artifacts[tflite_path(fmt)] = _export_tflite(run, config, task, models[source], fmt, source, version)
+    if config.optimize.method == "xnnpack_sparse" and int8_source == "pruned":
+        artifacts[tflite_path(SPARSE_FORMAT)] = _export_tflite(run, config, task, models["pruned"], SPARSE_FORMAT,
+                                                               "pruned", version)
     card.artifacts = artifacts
     run.write_card(card)
     return models

@@ -228,8 +228,10 @@ def _stage_training(card, stage):
         text += f", weights of epoch {result.kept_epoch} kept (lowest validation loss)"
     if stage == "float" and card.model.transfer and card.model.transfer.get("pretrained"):
         text += f", from `{card.model.transfer['pretrained']}` pretrained weights"
-    if result.structure:
-        text += f", pruned to {result.structure} structured sparsity (2 zeros in every 4 input-channel weights)"
+    if result.structure == "2:4":
+        text += ", pruned to 2:4 structured sparsity (2 zeros in every 4 input-channel weights)"
+    elif result.structure:
+        text += f", {result.structure} pruned towards {_percent(result.target_sparsity)} zero weights"
     elif result.target_sparsity is not None:
         text += f", pruned towards {_percent(result.target_sparsity)} zero weights"
     if result.clusters and stage == "clustered":

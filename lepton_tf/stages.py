@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 STAGE_OUTPUTS = {"float": ("history.csv", "curves.png"), "pruned": ("history_pruned.csv",),
                  "clustered": ("history_clustered.csv",), "qat": ("history_qat.csv",)}
 M_BY_N = (2, 4)  # optimize.method 2to4: 2 zeros in every 4 consecutive input-channel weights
+# What a pruning method restricts its zeros to (the card's `structure`); other methods prune any weight.
+PRUNE_STRUCTURES = {"2to4": "2:4", "xnnpack_sparse": "1x1 convolutions"}
 # Pruning ramps sparsity up over the first two thirds of the fine-tune's steps, in this many increments.
 PRUNE_INCREMENTS = 20
 
@@ -211,6 +213,9 @@ def _local_float32_copy(model, task, config):
 def prune(run, config, task, card):
     """Prunes the float model (to `optimize.sparsity`, or 2:4), fine-tunes it and saves it; returns its StageResult.
 
+    xnnpack_sparse prunes only 1x1 convolutions, so the overall sparsity is
+    below the target; each pruned layer reaches it (`layer_sparsity`).
+
     Raises:
       TrainingError: a 2:4 kernel lost its pattern in training (it cannot, unless TF-MOT changes).
     """
@@ -224,7 +229,8 @@ def prune(run, config, task, card):
     strategy_name, strategy = _fine_tune_strategy(config)
     with strategy.scope():
         model = prune_lib.prune_model(run.load_model("float", config), target, end_step,
-                                      m_by_n=M_BY_N if structured else None)
+                                      m_by_n=M_BY_N if structured else None,
+                                      for_xnnpack=cfg.method == "xnnpack_sparse")
     discard_mismatched_backup(run, card, "pruned", config)
     seconds = _fine_tune(run, config, task, model, strategy, "pruned", cfg.prune_epochs,
                          prune_lib.pruning_callbacks())
@@ -238,7 +244,7 @@ def prune(run, config, task, card):
     accuracy, confusion = keras_scores(stripped, task, config)
     return StageResult(
         accuracy=accuracy, confusion_matrix=confusion, sparsity=round(overall, 4), target_sparsity=target,
-        layer_sparsity=per_layer, structure="2:4" if structured else None, epochs=cfg.prune_epochs,
+        layer_sparsity=per_layer, structure=PRUNE_STRUCTURES.get(cfg.method), epochs=cfg.prune_epochs,
         train_seconds=round(seconds, 1), settings=stage_settings(config, "pruned"),
         **distribute.describe(strategy, strategy_name))
 

@@ -113,7 +113,7 @@ def freeze_untrained_part(model, fine_tune_blocks):
 def only_flip(augment):
     """True when the augmentation is at most a horizontal flip (which the cache covers with mirrored copies)."""
     return not (augment.crop_padding or augment.brightness or augment.contrast or augment.cutout
-                or augment.mixup or augment.cutmix)
+                or augment.mixup or augment.cutmix or augment.augmix)
 
 
 def set_trainable(model, head_only, from_tensor=None, batch_norm=False):

@@ -4,12 +4,14 @@ import json
 import shutil
 
 import numpy as np
+import pytest
 
-from conftest import card_json
+from conftest import TINY_SETTINGS, card_json
 from lepton_tf import Run
 from lepton_tf.cli import main
 from lepton_tf.config import load, optimize_chain
 from lepton_tf.config import ModelConfig
+from lepton_tf.errors import ConfigError
 from lepton_tf.export import weights
 from lepton_tf.export.tflite import convert
 from lepton_tf.keras import keras
@@ -43,6 +45,7 @@ def test_each_method_makes_its_chain_of_stages():
     assert chain("optimize.method=cluster") == ["float", "clustered", "qat"]
     assert chain("optimize.method=pcqat") == ["float", "pruned", "clustered", "qat"]
     assert chain("optimize.method=pcqat", "optimize.skip_quantize=true") == ["float", "pruned", "clustered"]
+    assert chain("optimize.method=xnnpack_sparse") == ["float", "pruned"]  # a float path: no QAT
 
 
 def test_two_four_masks_hold_in_the_stripped_model_and_the_int8_file():
@@ -98,3 +101,63 @@ def test_an_unknown_method_is_one_clear_error(quantized_run, tmp_path, capsys):
     run_dir = shutil.copytree(quantized_run, tmp_path / "run")
     assert main(["quantize", str(run_dir), "--set", "optimize.method=prune_everything"]) == 2
     assert "optimize.method" in capsys.readouterr().err
+
+
+def mobilenet(size):
+    return build_model(ModelConfig(name="mobilenet_v2", alpha=0.25), "image", input_shape=(size, size, 3),
+                       num_classes=3)
+
+
+@pytest.mark.parametrize("model", [tiny_model, lambda: mobilenet(32)], ids=["resnet", "mobilenet_v2_32px"])
+def test_xnnpack_pruning_refuses_a_model_xnnpack_cannot_run_sparse(model):
+    # resnet has 3x3 convolutions inside; a 32-px MobileNetV2 keeps a stride-1 stem.
+    with pytest.raises(ConfigError, match="xnnpack_sparse cannot prune.*mobilenet_v2 on images larger than 64 px"):
+        prune.prune_model(model(), 0.75, end_step=4, for_xnnpack=True)
+
+
+def test_xnnpack_pruning_zeroes_only_1x1_convolutions_and_the_sparse_file_matches_the_dense_one():
+    from ai_edge_litert.interpreter import Interpreter
+
+    images = RNG.normal(size=(16, 72, 72, 3)).astype("float32")
+    model = prune.prune_model(mobilenet(72), 0.75, end_step=2, for_xnnpack=True)
+    model.compile(keras.optimizers.SGD(0.001), "categorical_crossentropy")
+    model.fit(images, Y[:16], batch_size=8, epochs=2, verbose=0, callbacks=prune.pruning_callbacks())
+    stripped = prune.strip(model)
+    _, per_layer = prune.measure_sparsity(stripped)
+    pointwise = {layer.name for layer in stripped.layers if type(layer) is keras.layers.Conv2D
+                 and layer.kernel_size == (1, 1)}
+    assert pointwise and all(per_layer[name] >= 0.74 for name in pointwise), per_layer
+    assert all(per_layer[name] < 0.05 for name in set(per_layer) - pointwise), per_layer  # 3x3, depthwise, dense
+
+    dense, sparse = convert(stripped, "float32"), convert(stripped, "float32_sparse")
+    assert weights.sparse_tensors(dense) == 0 and weights.sparse_tensors(sparse) >= len(pointwise) // 2
+    assert len(sparse) < 0.7 * len(dense)
+
+    def outputs(content):
+        interpreter = Interpreter(model_content=content)
+        interpreter.resize_tensor_input(interpreter.get_input_details()[0]["index"], images.shape)
+        interpreter.allocate_tensors()
+        interpreter.set_tensor(interpreter.get_input_details()[0]["index"], images)
+        interpreter.invoke()
+        return interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+
+    np.testing.assert_allclose(outputs(sparse), outputs(dense), atol=1e-5)
+
+
+@pytest.mark.slow  # about 4 minutes: MobileNetV2 at 72 px through train → quantize → six exports
+def test_xnnpack_sparse_through_the_command_line_adds_the_sparse_float_file(image_folder, tmp_path):
+    run_dir = tmp_path / "mobile"
+    settings = [*TINY_SETTINGS, "data.image_size=72", "model.name=mobilenet_v2", "model.alpha=0.25",
+                "train.epochs=1", "optimize.method=xnnpack_sparse", "optimize.sparsity=0.75",
+                "optimize.prune_epochs=1", "export.robustness_examples=0", "export.mediapipe_examples=0"]
+    sets = [arg for setting in settings for arg in ("--set", setting)]
+    assert main(["train", str(run_dir), "--set", f"data.source={image_folder}", *sets]) == 0
+    assert main(["quantize", str(run_dir), *sets]) == 0
+    card = card_json(run_dir)
+    assert set(card["stages"]) == {"float", "pruned"}
+    assert card["stages"]["pruned"]["structure"] == "1x1 convolutions"
+    sparse, dense = card["artifacts"]["tflite/float32_sparse.tflite"], card["artifacts"]["tflite/float32.tflite"]
+    assert sparse["source"] == "pruned" and sparse["weights"]["sparse_tensors"] > 0
+    assert sparse["bytes"] < dense["bytes"] and sparse["agreement"] == 1.0
+    assert card["artifacts"]["tflite/int8.tflite"]["source"] == "pruned"  # post-training int8 of the pruned model
+    assert "float32_sparse.tflite" in (run_dir / "MODEL_CARD.md").read_text()

@@ -8,7 +8,8 @@ from lepton_tf.data.pipeline import Normalization, make_dataset
 from lepton_tf.data.splits import ImageSplit
 from lepton_tf.keras import tf
 
-ALL_ON = AugmentConfig(crop_padding=2, flip=True, brightness=20.0, contrast=0.2, cutout=4, mixup=0.4, cutmix=1.0)
+ALL_ON = AugmentConfig(crop_padding=2, flip=True, brightness=20.0, contrast=0.2, cutout=4, mixup=0.4, cutmix=1.0,
+                       augmix=3)
 
 
 def random_split(count=24, size=10, seed=0):

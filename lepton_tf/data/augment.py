@@ -6,11 +6,12 @@ Example-level ops work on float32 [H, W, 3] images in 0-255 pixel units;
 `mix_batch` works on a normalised batch with one-hot labels.
 """
 
+from lepton_tf.data.augmix import augmix
 from lepton_tf.keras import tf
 
 
 def augment_example(image, seed, config):
-    """Applies crop-with-padding, flip, brightness and contrast to one image.
+    """Applies crop-with-padding, flip, brightness, contrast and AugMix to one image.
 
     Args:
       image: float32 [H, W, 3] in 0-255.
@@ -29,6 +30,10 @@ def augment_example(image, seed, config):
         image = tf.image.stateless_random_brightness(image, config.brightness, seeds[2])
     if config.contrast > 0:
         image = tf.image.stateless_random_contrast(image, 1 - config.contrast, 1 + config.contrast, seeds[3])
+    image = tf.clip_by_value(image, 0.0, 255.0)
+    if config.augmix > 0:
+        # Folded in rather than split off, so turning AugMix on leaves the other draws as they were.
+        image = augmix(image, config.augmix, tf.random.experimental.stateless_fold_in(seed, 1))
     return tf.clip_by_value(image, 0.0, 255.0)
 
 

@@ -5,6 +5,8 @@ import numpy as np
 from lepton_tf.keras import tf
 
 FORMATS = ("float32", "float16", "dynamic", "int8")
+# The extra file of optimize.method xnnpack_sparse: float32 with mostly-zero kernels stored sparse.
+SPARSE_FORMAT = "float32_sparse"
 
 
 def representative_dataset(examples, count):
@@ -24,7 +26,9 @@ def convert(model, fmt, representative_examples=None, int8_io="uint8"):
     Args:
       model: a float, pruned or QAT tf-keras model.
       fmt: 'float32' (no optimisation), 'float16' (float16 weights),
-        'dynamic' (int8 weights, float activations) or 'int8' (full integer).
+        'dynamic' (int8 weights, float activations), 'int8' (full integer) or
+        'float32_sparse' (float32; kernels that are mostly zeros stored in
+        TFLite's sparse format behind DENSIFY ops, XNNPACK's cue for sparse inference).
       representative_examples: normalised float32 inputs; required for 'int8',
         QAT models included (the converter still calibrates the input and any
         tensor QAT did not observe).
@@ -40,6 +44,8 @@ def convert(model, fmt, representative_examples=None, int8_io="uint8"):
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     if fmt == "float32":
         pass
+    elif fmt == SPARSE_FORMAT:
+        converter.optimizations = [tf.lite.Optimize.EXPERIMENTAL_SPARSITY]
     elif fmt == "float16":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.target_spec.supported_types = [tf.float16]
@@ -56,5 +62,5 @@ def convert(model, fmt, representative_examples=None, int8_io="uint8"):
             converter.inference_input_type = io_type
         converter.inference_output_type = io_type
     else:
-        raise ValueError(f"unknown TFLite format '{fmt}'; choose one of {', '.join(FORMATS)}")
+        raise ValueError(f"unknown TFLite format '{fmt}'; choose one of {', '.join((*FORMATS, SPARSE_FORMAT))}")
     return converter.convert()

@@ -71,12 +71,20 @@ def values_per_channel(content):
             for name, kernel, axis in kernels(content)}
 
 
+def sparse_tensors(content):
+    """How many tensors of the first subgraph are stored in TFLite's sparse format (the inputs of DENSIFY ops)."""
+    graph = schema_fb.Model.GetRootAsModel(bytearray(content), 0).Subgraphs(0)
+    return sum(graph.Tensors(index).Sparsity() is not None for index in range(graph.TensorsLength()))
+
+
 def describe(content):
-    """The card's `weights` entry: zero fraction, whether every kernel keeps 2:4, most values in a channel."""
+    """The card's `weights` entry: zero fraction, whether every kernel keeps 2:4, most values in a channel,
+    and how many tensors are stored sparse (those are not in the other figures)."""
     found = kernels(content)
     if not found:
         return None
     total = sum(kernel.size for _, kernel, _ in found)
     zeros = sum(int(np.count_nonzero(kernel == 0)) for _, kernel, _ in found)
     return {"kernels": len(found), "zeros": round(zeros / total, 4), "two_four": not m_by_n_violations(content),
-            "max_values_per_channel": max(values_per_channel(content).values())}
+            "max_values_per_channel": max(values_per_channel(content).values()),
+            "sparse_tensors": sparse_tensors(content)}

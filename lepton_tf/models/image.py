@@ -19,22 +19,28 @@ def batch_norm(name):
     return layers.BatchNormalization(momentum=BN_MOMENTUM, name=name)
 
 
-def conv_bn(x, filters, kernel_size=3, strides=1, name=None):
+def conv_bn(x, filters, kernel_size=3, strides=1, name=None, padding="same"):
     """Conv2D without bias followed by BatchNormalization (folded at export)."""
-    x = layers.Conv2D(filters, kernel_size, strides=strides, padding="same", use_bias=False,
+    x = layers.Conv2D(filters, kernel_size, strides=strides, padding=padding, use_bias=False,
                       kernel_initializer="he_normal", name=f"{name}_conv")(x)
     return batch_norm(f"{name}_bn")(x)
 
 
-def conv_bn_relu(x, filters, kernel_size=3, strides=1, name=None, max_value=None):
+def conv_bn_relu(x, filters, kernel_size=3, strides=1, name=None, max_value=None, padding="same"):
     """Conv-BN-ReLU (ReLU6 when `max_value=6`), the pattern TF-MOT fuses."""
-    x = conv_bn(x, filters, kernel_size, strides, name)
+    x = conv_bn(x, filters, kernel_size, strides, name, padding)
     return layers.ReLU(max_value=max_value, name=f"{name}_relu")(x)
 
 
-def classifier_head(x, num_classes, dropout):
-    """Global average pool → dropout → Dense logits → float32 softmax."""
-    x = layers.GlobalAveragePooling2D(name="pool")(x)
+def classifier_head(x, num_classes, dropout, keepdims=False):
+    """Global average pool → dropout → Dense logits → float32 softmax.
+
+    `keepdims` pools to 1x1 and flattens after: the pool XNNPACK's sparse
+    (CHW) path ends with, which TF-MOT's `PruneForLatencyOnXNNPack` requires.
+    """
+    x = layers.GlobalAveragePooling2D(keepdims=keepdims, name="pool")(x)
+    if keepdims:
+        x = layers.Flatten(name="flatten")(x)
     if dropout > 0:
         x = layers.Dropout(dropout, name="dropout")(x)
     x = layers.Dense(num_classes, name="logits")(x)
@@ -167,13 +173,31 @@ def _divisible(channels, divisor=8):
     return rounded + divisor if rounded < 0.9 * channels else rounded
 
 
-def inverted_residual(x, expansion, filters, strides, name, kernel_size=3):
-    """Expand (1x1) → depthwise k x k (3x3 by default) → linear project (1x1), with a skip when shapes match."""
+def stride_padding(x, strides, name):
+    """(x, padding) for a 3x3 convolution: stride 2 pads one pixel each side explicitly, then 'valid'.
+
+    The output size is 'same' padding's; the explicit, symmetric padding is
+    what XNNPACK's sparse inference and TF-MOT's `PruneForLatencyOnXNNPack` accept.
+    """
+    if strides == 1:
+        return x, "same"
+    return layers.ZeroPadding2D(((1, 1), (1, 1)), name=f"{name}_pad")(x), "valid"
+
+
+def inverted_residual(x, expansion, filters, strides, name, kernel_size=3, explicit_padding=False):
+    """Expand (1x1) → depthwise k x k (3x3 by default) → linear project (1x1), with a skip when shapes match.
+
+    `explicit_padding` pads a stride-2 3x3 depthwise convolution as `stride_padding`
+    does (EfficientNet-Lite keeps 'same', the padding its ImageNet weights learned with).
+    """
     in_channels = x.shape[-1]
     y = x
     if expansion != 1:
         y = conv_bn_relu(y, in_channels * expansion, 1, name=f"{name}_expand", max_value=6.0)
-    y = layers.DepthwiseConv2D(kernel_size, strides=strides, padding="same", use_bias=False, name=f"{name}_dw")(y)
+    padding = "same"
+    if explicit_padding:
+        y, padding = stride_padding(y, strides, f"{name}_dw")
+    y = layers.DepthwiseConv2D(kernel_size, strides=strides, padding=padding, use_bias=False, name=f"{name}_dw")(y)
     y = batch_norm(f"{name}_dw_bn")(y)
     y = layers.ReLU(max_value=6.0, name=f"{name}_dw_relu")(y)
     y = conv_bn(y, filters, 1, name=f"{name}_project")
@@ -199,12 +223,14 @@ def mobilenet_v2(input_shape, num_classes, alpha=1.0, dropout=0.2):
     """
     small = min(input_shape[0], input_shape[1]) <= 64
     inputs = keras.Input(input_shape, name="image")
-    x = conv_bn_relu(inputs, _divisible(32 * alpha), strides=1 if small else 2, name="stem", max_value=6.0)
+    stem_strides = 1 if small else 2
+    x, padding = stride_padding(inputs, stem_strides, "stem")
+    x = conv_bn_relu(x, _divisible(32 * alpha), strides=stem_strides, name="stem", max_value=6.0, padding=padding)
     for block, (expansion, channels, repeats, stride) in enumerate(MOBILENET_V2_BLOCKS):
         if small and block == 1:
             stride = 1
         for repeat in range(repeats):
             x = inverted_residual(x, expansion, _divisible(channels * alpha),
-                                  stride if repeat == 0 else 1, name=f"block{block}_{repeat}")
+                                  stride if repeat == 0 else 1, name=f"block{block}_{repeat}", explicit_padding=True)
     x = conv_bn_relu(x, _divisible(1280 * max(alpha, 1.0)), 1, name="head", max_value=6.0)
-    return keras.Model(inputs, classifier_head(x, num_classes, dropout), name="mobilenet_v2")
+    return keras.Model(inputs, classifier_head(x, num_classes, dropout, keepdims=True), name="mobilenet_v2")

@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from lepton_tf.errors import ConfigError
 from lepton_tf.keras import keras, tf, tfmot
 from tensorflow_model_optimization.python.core.sparsity.keras import pruning_utils
 from tensorflow_model_optimization.python.core.sparsity.keras.prune_registry import PruneRegistry
@@ -10,7 +11,7 @@ sparsity = tfmot.sparsity.keras
 PRUNABLE_TYPES = (keras.layers.Conv2D, keras.layers.Dense, keras.layers.DepthwiseConv2D, keras.layers.Embedding)
 
 
-def prune_model(model, target_sparsity, end_step, begin_step=0, m_by_n=None):
+def prune_model(model, target_sparsity, end_step, begin_step=0, m_by_n=None, for_xnnpack=False):
     """Wraps every layer TF-MOT can prune with `prune_low_magnitude`.
 
     Sparsity rises from 0 to `target_sparsity` along a polynomial-decay
@@ -23,9 +24,24 @@ def prune_model(model, target_sparsity, end_step, begin_step=0, m_by_n=None):
     `sparsity_m_by_n`, the layout TFLite stores: [out, h, w, in]); the mask is
     set once, at the first step, and `target_sparsity` is ignored.
 
+    With `for_xnnpack`, only what TF-MOT's `PruneForLatencyOnXNNPack` allows
+    is pruned (1x1 convolutions), after its check that the model is one
+    XNNPACK's sparse inference can run from the first convolution to the pool.
+
     Returns:
       The wrapped model (train it with `pruning_callbacks()`, then `strip`).
+
+    Raises:
+      ConfigError: `for_xnnpack` and a model XNNPACK's sparse path cannot run.
     """
+    policy = sparsity.PruneForLatencyOnXNNPack() if for_xnnpack else None
+    if policy:
+        try:
+            policy.ensure_model_supports_pruning(model)
+        except ValueError as error:
+            raise ConfigError(f"optimize.method=xnnpack_sparse cannot prune model '{model.name}': {error}. "
+                              "It needs model.name=mobilenet_v2 on images larger than 64 px (a stride-2 "
+                              "first convolution)") from None
     schedule = sparsity.PolynomialDecay(initial_sparsity=0.0, final_sparsity=float(target_sparsity),
                                         begin_step=int(begin_step), end_step=max(int(end_step), 1),
                                         frequency=max(int(end_step - begin_step) // 20, 1))
@@ -34,6 +50,9 @@ def prune_model(model, target_sparsity, end_step, begin_step=0, m_by_n=None):
         if m_by_n:
             if is_structured_prunable(layer):
                 return sparsity.prune_low_magnitude(layer, sparsity_m_by_n=m_by_n)
+        elif policy:
+            if policy.allow_pruning(layer):
+                return sparsity.prune_low_magnitude(layer, pruning_schedule=schedule)
         elif isinstance(layer, PRUNABLE_TYPES) and PruneRegistry.supports(layer):
             return sparsity.prune_low_magnitude(layer, pruning_schedule=schedule)
         return layer
