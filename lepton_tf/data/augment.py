@@ -32,9 +32,10 @@ def augment_example(image, seed, config):
         image = tf.image.stateless_random_contrast(image, 1 - config.contrast, 1 + config.contrast, seeds[3])
     image = tf.clip_by_value(image, 0.0, 255.0)
     if config.augmix > 0:
-        # Folded in rather than split off, so turning AugMix on leaves the other draws as they were.
+        # Its seed is folded in rather than split off, so turning AugMix on leaves the other draws as they
+        # were; it blends images in 0-255, so its output stays in range.
         image = augmix(image, config.augmix, tf.random.experimental.stateless_fold_in(seed, 1))
-    return tf.clip_by_value(image, 0.0, 255.0)
+    return image
 
 
 def random_crop_with_padding(image, padding, seed):
