@@ -19,14 +19,14 @@ import numpy as np
 from lepton_tf.evaluate import measure_latency
 from lepton_tf.export import weights
 from lepton_tf.export.tflite import SPARSE_FORMAT, convert
-from lepton_tf.keras import keras
+from lepton_tf.keras import tfmot
 from lepton_tf.models.image import mobilenet_v2
 
 
 def zero_pointwise_weights(model, sparsity):
     """Sets the `sparsity` smallest-magnitude weights of every 1x1 convolution to zero; returns their count."""
-    pointwise = [layer for layer in model.layers
-                 if type(layer) is keras.layers.Conv2D and layer.kernel_size == (1, 1)]
+    policy = tfmot.sparsity.keras.PruneForLatencyOnXNNPack()  # the layers xnnpack_sparse prunes
+    pointwise = [layer for layer in model.layers if policy.allow_pruning(layer)]
     for layer in pointwise:
         kernel = layer.kernel.numpy()
         kernel[np.abs(kernel) < np.quantile(np.abs(kernel), sparsity)] = 0.0

@@ -98,8 +98,7 @@ def evaluate(run, config, task, card, models=None):
     Raises:
       RunFolderError: nothing has been exported yet.
     """
-    if not card.artifacts:
-        raise RunFolderError(f"{run.path} has no exported files yet: run `lepton export {run.path}` first")
+    _require_exports(run, card)
     examples, labels = task.examples("test")
     file_inputs = task.tflite_inputs("test")  # the same for every TFLite format
     models = dict(models or {})
@@ -134,8 +133,7 @@ def measure_robustness(run, config, task, card):
     Raises:
       RunFolderError: nothing has been exported yet.
     """
-    if not card.artifacts:
-        raise RunFolderError(f"{run.path} has no exported files yet: run `lepton export {run.path}` first")
+    _require_exports(run, card)
     if config.export.robustness_examples == 0:
         log.info("export.robustness_examples is 0: robustness not measured")
         remove_report(run)  # an earlier report would describe files that are no longer there
@@ -147,6 +145,11 @@ def measure_robustness(run, config, task, card):
         card.artifacts[relative] = dataclasses.replace(card.artifacts[relative], robustness=entry)
     run.write_card(card)
     write_report(run, card)
+
+
+def _require_exports(run, card):
+    if not card.artifacts:
+        raise RunFolderError(f"{run.path} has no exported files yet: run `lepton export {run.path}` first")
 
 
 def _classifier(path, fmt):

@@ -4,6 +4,8 @@ The interpreter cannot tell a weight from an activation buffer, and
 delegates may repack weights; the file's own tensors and operators can.
 """
 
+import typing
+
 import numpy as np
 from mediapipe.tasks.metadata import schema_py_generated as schema_fb
 
@@ -15,8 +17,17 @@ KERNEL_OPS = {schema_fb.BuiltinOperator.CONV_2D: 0, schema_fb.BuiltinOperator.FU
               schema_fb.BuiltinOperator.DEPTHWISE_CONV_2D: 3}
 
 
-def kernels(content, ops=tuple(KERNEL_OPS)):
-    """[(operator name, kernel array in TFLite's layout, output-channel axis)] of the first subgraph's `ops`.
+class Kernel(typing.NamedTuple):
+    """One kernel stored in a .tflite file."""
+
+    name: str
+    values: np.ndarray  # in TFLite's layout
+    axis: int  # of its output channels
+    op: int  # the operator using it (schema BuiltinOperator)
+
+
+def kernels(content):
+    """The first subgraph's `Kernel`s of KERNEL_OPS operators.
 
     Layouts: CONV_2D [out, h, w, in]; FULLY_CONNECTED [out, in]; DEPTHWISE_CONV_2D [1, h, w, out].
     Kernels stored as sparse tensors, or computed at run time, are left out.
@@ -28,12 +39,12 @@ def kernels(content, ops=tuple(KERNEL_OPS)):
         operator = graph.Operators(index)
         code = model.OperatorCodes(operator.OpcodeIndex())
         op = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
-        if op not in ops or operator.InputsLength() < 2:
+        if op not in KERNEL_OPS or operator.InputsLength() < 2:
             continue
         tensor = graph.Tensors(operator.Inputs(1))
         values = _constant(model, tensor)
         if values is not None:
-            found.append((tensor.Name().decode("utf-8", "replace"), values, KERNEL_OPS[op]))
+            found.append(Kernel(tensor.Name().decode("utf-8", "replace"), values, KERNEL_OPS[op], op))
     return found
 
 
@@ -48,14 +59,19 @@ def _constant(model, tensor):
 def m_by_n_violations(content, m_by_n=(2, 4)):
     """Names of CONV_2D and FULLY_CONNECTED kernels with more than n - m non-zeros in some n consecutive
     input-channel weights (the last axis in TFLite's layout); [] when every kernel keeps the pattern."""
+    return _m_by_n_violations(kernels(content), m_by_n)
+
+
+def _m_by_n_violations(found, m_by_n):
     zeros, size = m_by_n
     broken = []
-    for name, kernel, _ in kernels(content, (schema_fb.BuiltinOperator.CONV_2D,
-                                             schema_fb.BuiltinOperator.FULLY_CONNECTED)):
-        rows = kernel.reshape(-1, kernel.shape[-1])
+    for kernel in found:
+        if kernel.op not in (schema_fb.BuiltinOperator.CONV_2D, schema_fb.BuiltinOperator.FULLY_CONNECTED):
+            continue
+        rows = kernel.values.reshape(-1, kernel.values.shape[-1])
         padded = np.pad(rows, [(0, 0), (0, -rows.shape[1] % size)])
         if np.count_nonzero(padded.reshape(rows.shape[0], -1, size), axis=-1).max() > size - zeros:
-            broken.append(name)
+            broken.append(kernel.name)
     return broken
 
 
@@ -66,9 +82,13 @@ def values_per_channel(content):
     channel: a kernel of k shared float values keeps at most k int8 values in
     each channel, but not across them.
     """
-    return {name: max(int(np.unique(np.take(kernel, channel, axis=axis)).size)
-                      for channel in range(kernel.shape[axis]))
-            for name, kernel, axis in kernels(content)}
+    return _values_per_channel(kernels(content))
+
+
+def _values_per_channel(found):
+    return {kernel.name: max(int(np.unique(np.take(kernel.values, channel, axis=kernel.axis)).size)
+                             for channel in range(kernel.values.shape[kernel.axis]))
+            for kernel in found}
 
 
 def sparse_tensors(content):
@@ -80,11 +100,11 @@ def sparse_tensors(content):
 def describe(content):
     """The card's `weights` entry: zero fraction, whether every kernel keeps 2:4, most values in a channel,
     and how many tensors are stored sparse (those are not in the other figures)."""
-    found = kernels(content)
+    found = kernels(content)  # read once, used by every figure
     if not found:
         return None
-    total = sum(kernel.size for _, kernel, _ in found)
-    zeros = sum(int(np.count_nonzero(kernel == 0)) for _, kernel, _ in found)
-    return {"kernels": len(found), "zeros": round(zeros / total, 4), "two_four": not m_by_n_violations(content),
-            "max_values_per_channel": max(values_per_channel(content).values()),
+    total = sum(kernel.values.size for kernel in found)
+    zeros = sum(int(np.count_nonzero(kernel.values == 0)) for kernel in found)
+    return {"kernels": len(found), "zeros": round(zeros / total, 4), "two_four": not _m_by_n_violations(found, (2, 4)),
+            "max_values_per_channel": max(_values_per_channel(found).values()),
             "sparse_tensors": sparse_tensors(content)}
