@@ -67,9 +67,9 @@ test-slow: install
 bench: install
 	$(BIN)/python -m benchmarks $(if $(QUICK),--quick) $(if $(RUNS),--runs $(RUNS)) $(if $(BENCH_DATA),--data $(BENCH_DATA))
 
-# Runs every tutorial top to bottom in quick mode (also part of `make test`).
+# Runs every tutorial top to bottom in quick mode (also part of `make test-slow`).
 notebooks: install
-	$(BIN)/python -m pytest tests/test_notebooks.py
+	$(BIN)/python -m pytest -m "slow or not slow" tests/test_notebooks.py
 
 # After editing a notebook's .py (or .ipynb): regenerate its pair, without outputs.
 notebooks-sync: install

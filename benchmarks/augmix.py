@@ -20,8 +20,9 @@ from lepton_tf import config as config_lib
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPES = {"standard": [], "augmix": ["data.augment.augmix=3"]}
-SETTINGS = ["model.width=16", "optimize.sparsity=0", "optimize.qat_epochs=1", "export.robustness_examples=200",
-            "export.mediapipe_examples=0", "train.verbose=2"]
+# QAT at the built-in 0.001: the recipe's full-set 0.01 collapsed it on this subset (18%; 0.001: 73.8%).
+SETTINGS = ["model.width=16", "optimize.sparsity=0", "optimize.qat_epochs=1", "optimize.qat_learning_rate=0.001",
+            "export.robustness_examples=200", "export.mediapipe_examples=0", "train.verbose=2"]
 
 
 def compare(source, work, train_per_class):

@@ -4,14 +4,26 @@ Each point is a fork of the benchmark's float model taken through
 `Run.quantize` to its own evaluated int8 file, so its accuracy, gzip bytes
 and latency are those of a file the shipped command writes. The benchmark's
 own run (its recipe) and that run's float32 file are points too.
+
+`make bench` measures it for each data set's benchmark run; for any other
+finished run (your own data, a subset):
+
+    python -m benchmarks.frontier RUN_DIR [--work DIR] [--methods ptq,qat,...]
+
+writes DIR/frontier_<run>.png and .json (the forks go to DIR/<run>_<method>)
+and prints the README-style table.
 """
 
+import argparse
+import json
 import shutil
+from pathlib import Path
 
 from matplotlib.figure import Figure
 
 from lepton_tf import Run
-from lepton_tf.fileio import atomic_path
+from lepton_tf.errors import LeptonError, RunFolderError
+from lepton_tf.fileio import atomic_path, write_text
 
 INT8 = "tflite/int8.tflite"
 FLOAT32 = "tflite/float32.tflite"
@@ -23,7 +35,7 @@ METHODS = {
     "2to4": ["optimize.method=2to4"],
     "cluster16": ["optimize.method=cluster", "optimize.clusters=16"],
     "cluster32": ["optimize.method=cluster", "optimize.clusters=32"],
-    "pcqat16": ["optimize.method=pcqat", "optimize.clusters=16"],
+    "pcqat16": ["optimize.method=pcqat", "optimize.clusters=16", "optimize.sparsity=0.5"],  # 50%, whatever the run has
 }
 # The forks measure their files' size, accuracy and latency; robustness and MediaPipe are the main run's.
 FORK_OVERRIDES = ["export.robustness_examples=0", "export.mediapipe_examples=0"]
@@ -84,3 +96,36 @@ def best_within(points, float_accuracy, points_lost):
     eligible = [(figures["gzip_bytes"] / base, name) for name, figures in points.items()
                 if name != "float32" and float_accuracy - figures["accuracy"] <= points_lost]
     return min(eligible, default=(None, None))
+
+
+def main(argv=None):
+    """Measures the frontier of one finished run (see the module docstring)."""
+    from benchmarks import report, suite  # suite imports this module
+
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.frontier", description=__doc__.splitlines()[0])
+    parser.add_argument("run_dir", type=Path, help="a trained and quantized run folder")
+    parser.add_argument("--work", type=Path, help="where the forks and results go (default: beside the run)")
+    parser.add_argument("--methods", default=",".join(METHODS), help=f"from {', '.join(METHODS)}")
+    args = parser.parse_args(argv)
+    methods = [name.strip() for name in args.methods.split(",") if name.strip()]
+    unknown = sorted(set(methods) - set(METHODS))
+    if unknown:
+        parser.error(f"unknown method(s) {unknown}; choose from {', '.join(METHODS)}")
+    try:
+        run = Run.open(args.run_dir)
+        if INT8 not in run.card.artifacts:
+            raise RunFolderError(f"{args.run_dir} has no int8 file yet: run `lepton quantize {args.run_dir}` first")
+        work = args.work or args.run_dir.resolve().parent
+        name = run.folder.name
+        points = measure(run, work, methods, suite.file_figures)
+    except LeptonError as error:
+        parser.exit(2, f"{parser.prog}: error: {error}\n")
+    plot(name, points, work / f"frontier_{name}.png")
+    float_accuracy = run.card.stages["float"].accuracy
+    write_text(work / f"frontier_{name}.json", json.dumps({"float_accuracy": float_accuracy, "points": points},
+                                                          indent=1))
+    print(report.frontier_table({name: {"median": {"ours": {"methods": points, "float": {"accuracy": float_accuracy}}}}}))
+
+
+if __name__ == "__main__":
+    main()

@@ -232,7 +232,7 @@ def prune(run, config, task, card):
                                       m_by_n=M_BY_N if structured else None,
                                       for_xnnpack=cfg.method == "xnnpack_sparse")
     discard_mismatched_backup(run, card, "pruned", config)
-    seconds = _fine_tune(run, config, task, model, strategy, "pruned", cfg.prune_epochs,
+    seconds = _fine_tune(run, config, task, model, strategy, "pruned", cfg.prune_epochs, cfg.learning_rate,
                          prune_lib.pruning_callbacks())
     stripped = prune_lib.strip(model)
     broken = prune_lib.m_by_n_violations(stripped, M_BY_N) if structured else []
@@ -263,12 +263,13 @@ def cluster(run, config, task, card):
     with strategy.scope():
         model = cluster_lib.cluster_model(folded, cfg.clusters, preserve_sparsity=source == "pruned")
     discard_mismatched_backup(run, card, "clustered", config)
-    seconds = _fine_tune(run, config, task, model, strategy, "clustered", cfg.cluster_epochs, [])
+    seconds = _fine_tune(run, config, task, model, strategy, "clustered", cfg.cluster_epochs,
+                         cfg.cluster_learning_rate)
     stripped = cluster_lib.strip(model)
     run.save_model(stripped, "clustered")
-    counts = cluster_lib.cluster_counts(stripped)
+    counts = cluster_lib.cluster_counts(stripped, cluster_lib.clustered_layer_names(model))
     overall, _ = prune_lib.measure_sparsity(stripped)
-    log.info("clustered to at most %d values per kernel (%d allowed)", max(counts.values(), default=0), cfg.clusters)
+    log.info("clustered to at most %d values per kernel (Conv2D: per channel; %d allowed)", max(counts.values(), default=0), cfg.clusters)
     accuracy, confusion = keras_scores(stripped, task, config)
     return StageResult(
         accuracy=accuracy, confusion_matrix=confusion, source=source, clusters=cfg.clusters, layer_clusters=counts,
@@ -296,7 +297,9 @@ def quantization_aware_train(run, config, task, card):
     if not has_backup(run, "qat"):  # a resumed QAT restores its trained ranges instead
         qat_lib.calibrate_ranges(model, source_model, task.examples("train", sample_indices(task, config, "train"))[0],
                                  config.data.batch_size)
-    seconds = _fine_tune(run, config, task, model, strategy, "qat", config.optimize.qat_epochs, [])
+    cfg = config.optimize
+    peak = cfg.cqat_learning_rate if preserve["preserve_clusters"] else cfg.qat_learning_rate
+    seconds = _fine_tune(run, config, task, model, strategy, "qat", cfg.qat_epochs, peak)
     run.save_model(model, "qat")
     overall, _ = prune_lib.measure_sparsity(model)
     accuracy, confusion = keras_scores(model, task, config)
@@ -368,10 +371,10 @@ def _fine_tune_strategy(config):
     return name, distribute.make_strategy(name)
 
 
-def _fine_tune(run, config, task, model, strategy, stage, epochs, extra_callbacks):
+def _fine_tune(run, config, task, model, strategy, stage, epochs, peak_learning_rate, extra_callbacks=()):
     keras.utils.set_random_seed(config.data.seed)
     steps = steps_for(len(task.data.train), config.data.batch_size)
-    schedule = make_schedule("cosine", config.optimize.learning_rate, steps * epochs, 0)
+    schedule = make_schedule("cosine", peak_learning_rate, steps * epochs, 0)
     with strategy.scope():
         optimizer = train_lib.make_optimizer(config.train.optimizer, schedule, config.train.weight_decay,
                                              config.train.momentum)

@@ -194,8 +194,8 @@ def fit(model, train_data, val_data, epochs, callbacks, verbose=1, initial_epoch
         epoch, batch, loss = guard.found
         raise TrainingError(
             f"the training loss became {loss} at epoch {epoch}, step {batch}: training diverged and the "
-            f"weights are unusable; lower the learning rate (train.learning_rate, or optimize.learning_rate for "
-            f"pruning and QAT) or check the data for extreme values, then run the command again")
+            f"weights are unusable; lower the learning rate (train.learning_rate, or the optimize.*learning_rate "
+            f"of the fine-tune) or check the data for extreme values, then run the command again")
     return history.history
 
 

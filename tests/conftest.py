@@ -47,6 +47,7 @@ TINY_SETTINGS = [
     "train.epochs=6", "train.optimizer=adamw", "train.learning_rate=0.01", "train.warmup_epochs=1",
     "train.weight_decay=0.0001", "train.verbose=0",
     "optimize.prune_epochs=2", "optimize.qat_epochs=1", "optimize.sparsity=0.5", "optimize.learning_rate=0.002",
+    "optimize.qat_learning_rate=0.002",
     "export.latency_runs=3", "export.representative_examples=16", "export.eval_batch_size=16",
 ]
 
@@ -181,6 +182,7 @@ TINY_TEXT_SETTINGS = [
     "train.epochs=6", "train.optimizer=adamw", "train.learning_rate=0.01", "train.warmup_epochs=1",
     "train.weight_decay=0.0001", "train.verbose=0",
     "optimize.prune_epochs=2", "optimize.qat_epochs=2", "optimize.sparsity=0.5", "optimize.learning_rate=0.002",
+    "optimize.qat_learning_rate=0.002",
     "export.latency_runs=3", "export.representative_examples=32", "export.eval_batch_size=16",
 ]
 

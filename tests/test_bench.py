@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from benchmarks import report, targets
+from benchmarks import frontier, report, targets
 from benchmarks.__main__ import main as bench_main
 from benchmarks.report import README_END, README_START
 from conftest import SHARED_DATA, write_image
@@ -79,6 +79,7 @@ def test_unknown_data_set_is_a_usage_error(capsys):
     assert stopped.value.code == 2 and "unknown data set" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # about 6 minutes: every data set's slice through the whole chain
 @pytest.mark.skipif(not HAS_SHARED_DATA, reason="../shared/data is not present")
 def test_quick_bench_measures_every_data_set_and_writes_the_tables(tmp_path):
     readme = tmp_path / "README.md"
@@ -196,3 +197,10 @@ def test_the_readme_names_each_machine_with_its_matmul_rate_and_data_sets():
     line = report.machines_line(results)
     assert "(float32 matmul 489 GFLOP/s): cifar10 2026-11-24" in line
     assert "(float32 matmul 80 GFLOP/s): sst2 2026-11-30, trec 2026-11-30" in line
+
+
+def test_frontier_of_a_missing_run_is_one_clear_error(tmp_path, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        frontier.main([str(tmp_path / "no_such_run")])
+    error = capsys.readouterr().err
+    assert stopped.value.code == 2 and "no_such_run" in error and "Traceback" not in error

@@ -11,6 +11,7 @@ CIFAR = SHARED_DATA / "cifar10"
 pytestmark = pytest.mark.skipif(not CIFAR.is_dir(), reason="../shared/data/cifar10 is not present")
 
 
+@pytest.mark.slow  # over a minute: CIFAR-10 JPEGs through train → quantize → export
 def test_cifar_subset_trains_quantizes_and_exports(tmp_path):
     data = link_subset(CIFAR, tmp_path / "cifar_subset")
     run_dir = tmp_path / "cifar"

@@ -23,6 +23,7 @@ RNG = np.random.default_rng(1)
 X = RNG.normal(size=(32, 12, 12, 3)).astype("float32")
 Y = keras.utils.to_categorical(RNG.integers(0, 3, 32), 3)
 CLUSTERS = 8
+CHANNEL_CLUSTERS = 4  # the tiny model's channels hold 27 to 288 weights
 
 
 def fit(model, epochs, callbacks=()):
@@ -62,22 +63,50 @@ def test_two_four_masks_hold_in_the_stripped_model_and_the_int8_file():
     assert weights.describe(content)["two_four"] and weights.describe(content)["zeros"] >= 0.45
 
 
+def clustered_values_in_file(content, names):
+    """{clustered layer: the most distinct values one output channel of its int8 kernel holds}."""
+    per_channel = weights.values_per_channel(content)
+    found = {name: [values for kernel, values in per_channel.items() if f"{name}/" in kernel] for name in names}
+    assert all(found.values()), f"kernels missing from the file: {found} in {list(per_channel)}"
+    return {name: max(values) for name, values in found.items()}
+
+
 def test_cluster_counts_and_zeros_survive_pcqat_into_the_int8_file():
+    keras.utils.set_random_seed(0)
     dense = tiny_model()
     assert max(weights.values_per_channel(convert(dense, "int8", X[:16])).values()) > CLUSTERS
     pruned = prune.strip(fit(prune.prune_model(dense, 0.5, end_step=8), 3, prune.pruning_callbacks()))
     folded, _ = fold_batch_norms(pruned)
-    clustered = cluster.strip(fit(cluster.cluster_model(folded, CLUSTERS, preserve_sparsity=True), 2))
-    counts = cluster.cluster_counts(clustered)
-    assert counts and max(counts.values()) <= CLUSTERS
+    wrapped = fit(cluster.cluster_model(folded, CLUSTERS, preserve_sparsity=True), 2)
+    names = cluster.clustered_layer_names(wrapped)
+    assert len(names) >= 7, names
+    clustered = cluster.strip(wrapped)
+    counts = cluster.cluster_counts(clustered, names)
+    assert set(counts) == set(names) and max(counts.values()) <= CLUSTERS
     assert prune.measure_sparsity(clustered)[0] >= 0.45
     quantized = fit(qat.quantize_for_training(clustered, preserve_sparsity=True, preserve_clusters=True), 2)
     content = convert(quantized, "int8", X[:16])
-    per_channel = weights.values_per_channel(content)
-    assert len(per_channel) == len(counts) and max(per_channel.values()) <= CLUSTERS, per_channel
+    assert max(clustered_values_in_file(content, names).values()) <= CLUSTERS
     assert weights.describe(content)["zeros"] >= 0.45
 
 
+def test_cqat_clusters_convolutions_per_channel_and_keeps_them_into_the_int8_file():
+    keras.utils.set_random_seed(0)
+    folded, _ = fold_batch_norms(fit(tiny_model(), 2))
+    wrapped = fit(cluster.cluster_model(folded, CHANNEL_CLUSTERS, preserve_sparsity=False), 2)
+    names = cluster.clustered_layer_names(wrapped)  # a channel with too few weights of a sign leaves its kernel out
+    assert len(names) >= 7, names
+    clustered = cluster.strip(wrapped)
+    assert max(cluster.cluster_counts(clustered, names).values()) <= CHANNEL_CLUSTERS
+    # Each channel has values of its own: whole kernels hold more than CHANNEL_CLUSTERS.
+    assert any(np.unique(kernel).size > CHANNEL_CLUSTERS for name, kernel in prune.prunable_kernels(clustered)
+               if name in names)
+    quantized = fit(qat.quantize_for_training(clustered, preserve_clusters=True), 2)
+    in_file = clustered_values_in_file(convert(quantized, "int8", X[:16]), names)
+    assert max(in_file.values()) <= CHANNEL_CLUSTERS, in_file
+
+
+@pytest.mark.slow  # about 2 minutes: prune → cluster → PCQAT → every export, through the CLI
 def test_pcqat_through_the_command_line_rebuilds_and_reports_the_file(quantized_run, tmp_path):
     run_dir = shutil.copytree(quantized_run, tmp_path / "run")
     assert main(["quantize", str(run_dir), "--set", "optimize.method=pcqat", "--set", f"optimize.clusters={CLUSTERS}",

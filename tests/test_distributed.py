@@ -50,6 +50,7 @@ def run_workers(run_dir, settings, scratch):
     return outputs
 
 
+@pytest.mark.slow  # two worker processes on CIFAR-10 files
 @pytest.mark.skipif(not CIFAR.is_dir(), reason="../shared/data/cifar10 is not present")
 def test_two_workers_end_identical_and_only_the_chief_writes_the_run_folder(tmp_path):
     data = link_subset(CIFAR, tmp_path / "cifar", train_per_class=20, test_per_class=5)
@@ -88,6 +89,7 @@ sys.exit(main(sys.argv[1:]) or main(["quantize", sys.argv[2]]))
 """
 
 
+@pytest.mark.slow  # over a minute: the whole chain on two replicas
 def test_mirrored_strategy_trains_prunes_and_quantizes_on_two_replicas(tmp_path, image_folder):
     run_dir = tmp_path / "run"
     settings = [f"data.source={image_folder}", *TINY_SETTINGS, "train.strategy=mirrored"]
@@ -108,6 +110,7 @@ def test_multi_worker_without_tf_config_is_a_clear_error(tmp_path, image_folder,
     assert code == 2 and "TF_CONFIG" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # about a minute: XLA compiles every step function
 def test_mixed_precision_and_xla_train_a_float32_model_that_converts(tmp_path, image_folder):
     run_dir = tmp_path / "run"
     settings = [f"data.source={image_folder}", *TINY_SETTINGS, "train.mixed_precision=true",

@@ -20,6 +20,7 @@ def test_notebook_is_committed_without_outputs_and_matches_its_paired_script(pat
         f"{path.name} and {path.with_suffix('.py').name} differ: run `make notebooks-sync`"
 
 
+@pytest.mark.slow  # 1.5-6 minutes a notebook; `make notebooks` runs them too
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_runs_top_to_bottom_in_quick_mode(path, monkeypatch):
     monkeypatch.setenv("LEPTON_QUICK", "1")

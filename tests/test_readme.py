@@ -4,6 +4,8 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from conftest import REPO
 
 
@@ -13,6 +15,7 @@ def readme_api_example():
     return re.search(r"```python\n(.*?)```", section, re.S).group(1)
 
 
+@pytest.mark.slow  # about 3 minutes: the README's whole chain on CIFAR-10 files
 def test_the_python_api_example_runs_as_printed(tmp_path):
     done = subprocess.run([sys.executable, "-c", readme_api_example()], cwd=tmp_path, capture_output=True, text=True,
                           timeout=1200, env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin",

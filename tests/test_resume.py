@@ -44,6 +44,7 @@ def test_killed_training_resumes_to_the_same_epochs_and_quality(tmp_path, image_
     assert abs(card["stages"]["float"]["accuracy"] - uninterrupted) <= 0.1
 
 
+@pytest.mark.slow  # over a minute: a killed and a resumed process
 def test_killed_quantize_resumes_pruning_where_it_stopped(tmp_path, quantized_run):
     run = RunFolder(shutil.copytree(quantized_run, tmp_path / "run"))
     for stage in ("pruned", "qat"):
@@ -71,6 +72,7 @@ def assert_every_file_whole(run_dir):
     return sorted(p.name for p in (run_dir / "tflite").glob("*.tflite")) if (run_dir / "tflite").exists() else []
 
 
+@pytest.mark.slow  # about a minute: an interrupted and a repeated export
 def test_interrupted_export_leaves_no_broken_file_and_the_next_one_finishes(tmp_path, quantized_run):
     run_dir = Path(shutil.copytree(quantized_run, tmp_path / "run"))
     for exported in ("tflite", "saved_model"):

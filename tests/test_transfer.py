@@ -76,6 +76,7 @@ def photo_run(tmp_path_factory, photo_folder):
     return run_dir
 
 
+@pytest.mark.slow  # shares the photo run (about 5 minutes: EfficientNet-Lite0 at 224 px)
 def test_photo_run_trains_the_head_then_the_top_blocks_on_cached_features(photo_run):
     card = json.loads((photo_run / "model_card.json").read_text())
     assert card["model"]["name"] == "efficientnet_lite0" and card["model"]["choice"]["pretrained"] == "imagenet"
@@ -86,6 +87,7 @@ def test_photo_run_trains_the_head_then_the_top_blocks_on_cached_features(photo_
     assert card["stages"]["pruned"]["sparsity"] > 0.4 and card["stages"]["qat"]["source"] == "pruned"
 
 
+@pytest.mark.slow  # shares the photo run
 def test_photo_run_exports_every_file_and_measures_mediapipe_on_the_original_files(photo_run):
     artifacts = json.loads((photo_run / "model_card.json").read_text())["artifacts"]
     tflite = {path: entry for path, entry in artifacts.items() if path.endswith(".tflite")}

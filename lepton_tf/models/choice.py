@@ -48,7 +48,7 @@ PHOTO_DEFAULTS = {
     "train.fine_tune_blocks": 5, "train.epochs": 4, "train.learning_rate": 0.0001,
     "train.optimizer": "adamw", "train.schedule": "cosine", "train.warmup_epochs": 0.0,
     "train.weight_decay": 0.0001, "train.label_smoothing": 0.1,
-    "optimize.sparsity": 0.0, "optimize.qat_epochs": 1, "optimize.learning_rate": 0.00001,
+    "optimize.sparsity": 0.0, "optimize.qat_epochs": 1, "optimize.qat_learning_rate": 0.00001,
 }
 
 
@@ -65,7 +65,8 @@ TEXT_DEFAULTS = {
     "model.name": "kim_cnn", "model.embedding_dim": 128, "model.width": 100, "model.dropout": 0.5,
     "data.batch_size": 50, "train.optimizer": "adamw", "train.learning_rate": 0.002, "train.schedule": "cosine",
     "train.warmup_epochs": 1.0, "train.weight_decay": 0.0001, "train.label_smoothing": 0.0,
-    "train.early_stop_patience": 2, "optimize.learning_rate": 0.0005,
+    "train.early_stop_patience": 2, "optimize.learning_rate": 0.0005, "optimize.cluster_learning_rate": 0.0005,
+    "optimize.qat_learning_rate": 0.0005, "optimize.cqat_learning_rate": 0.0005,
 }
 # A schedule counted in epochs gives a small set few steps: 8 epochs of 500
 # sentences are 80 steps, and such a run stops while still under-fitting.
