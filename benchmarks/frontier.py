@@ -124,7 +124,8 @@ def main(argv=None):
     float_accuracy = run.card.stages["float"].accuracy
     write_text(work / f"frontier_{name}.json", json.dumps({"float_accuracy": float_accuracy, "points": points},
                                                           indent=1))
-    print(report.frontier_table({name: {"median": {"ours": {"methods": points, "float": {"accuracy": float_accuracy}}}}}))
+    result = {"median": {"ours": {"methods": points, "float": {"accuracy": float_accuracy}}}}  # a bench result's shape
+    print(report.frontier_table({name: result}))
 
 
 if __name__ == "__main__":

@@ -269,7 +269,8 @@ def cluster(run, config, task, card):
     run.save_model(stripped, "clustered")
     counts = cluster_lib.cluster_counts(stripped, cluster_lib.clustered_layer_names(model))
     overall, _ = prune_lib.measure_sparsity(stripped)
-    log.info("clustered to at most %d values per kernel (Conv2D: per channel; %d allowed)", max(counts.values(), default=0), cfg.clusters)
+    log.info("clustered to at most %d values per kernel (Conv2D: per channel; %d allowed)",
+             max(counts.values(), default=0), cfg.clusters)
     accuracy, confusion = keras_scores(stripped, task, config)
     return StageResult(
         accuracy=accuracy, confusion_matrix=confusion, source=source, clusters=cfg.clusters, layer_clusters=counts,

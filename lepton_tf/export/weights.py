@@ -86,9 +86,12 @@ def values_per_channel(content):
 
 
 def _values_per_channel(found):
-    return {kernel.name: max(int(np.unique(np.take(kernel.values, channel, axis=kernel.axis)).size)
-                             for channel in range(kernel.values.shape[kernel.axis]))
-            for kernel in found}
+    return {kernel.name: most_values_in_a_channel(kernel.values, kernel.axis) for kernel in found}
+
+
+def most_values_in_a_channel(values, axis):
+    """The most distinct values any one slice of `values` along `axis` (its output channels) holds."""
+    return max(int(np.unique(np.take(values, channel, axis=axis)).size) for channel in range(values.shape[axis]))
 
 
 def sparse_tensors(content):

@@ -21,6 +21,7 @@ numbers of values, give or take one). Its PCQAT does not keep their zeros
 
 import numpy as np
 
+from lepton_tf.export.weights import most_values_in_a_channel
 from lepton_tf.keras import keras, tfmot
 from lepton_tf.optimize.prune import prunable_kernels
 from tensorflow_model_optimization.python.core.clustering.keras.cluster_wrapper import ClusterWeights
@@ -90,11 +91,5 @@ def cluster_counts(model, names):
     int8 file's per-channel scales keep, and what `export.weights` reads back.
     """
     layers = {layer.name: layer for layer in model.layers}
-    return {name: _most_values(kernel, per_channel(layers[name])) for name, kernel in prunable_kernels(model)
-            if name in names}
-
-
-def _most_values(kernel, by_channel):
-    if not by_channel:
-        return int(np.unique(kernel).size)
-    return max(int(np.unique(kernel[..., channel]).size) for channel in range(kernel.shape[-1]))
+    return {name: most_values_in_a_channel(kernel, -1) if per_channel(layers[name]) else int(np.unique(kernel).size)
+            for name, kernel in prunable_kernels(model) if name in names}
